@@ -1,0 +1,116 @@
+/**
+ * The canonical call event (DESIGN §3): what the tracker emits, what the router filters on
+ * and what every payload format is rendered from. Unknown values are null, never missing.
+ */
+import type { PbxType } from './signals.js';
+
+export type LegState = 'INITIAL' | 'RINGING' | 'CONNECTED' | 'ON_HOLD' | 'HANGUP';
+export type EventContext = 'LOCAL_USER' | 'QUEUE' | 'CALL' | 'AGENT' | 'IVR';
+export type Direction = 'in' | 'out' | 'internal';
+
+export const EVENT_NAMES = [
+  'call.initial',
+  'call.ringing',
+  'call.connected',
+  'call.hold',
+  'call.unhold',
+  'call.missed',
+  'call.hangup',
+  'call.dtmf',
+  'call.reporting',
+  'agent.login',
+  'agent.logout',
+  'agent.paused',
+  'agent.unpaused',
+  'ivr.start',
+  'ivr.end',
+] as const;
+export type EventName = (typeof EVENT_NAMES)[number];
+
+export interface QueueInfo {
+  name: string | null;
+  position: number | null;
+  wait_seconds: number | null;
+  disposition: 'answered' | 'abandoned' | 'timeout' | null;
+}
+
+export interface DtmfInfo {
+  digit: string;
+  pressed_by: 'caller' | 'callee';
+  duration_ms: number | null;
+}
+
+export interface ReportLeg {
+  leg_id: string;
+  endpoint: string;
+  number: string | null;
+  name: string | null;
+  role: 'caller' | 'callee' | 'member' | 'trunk';
+  outcome: 'answered' | 'missed' | 'answered_elsewhere' | 'cancelled' | 'busy' | 'failed' | 'caller';
+  start_time: string;
+  connected_at: string | null;
+  ended_at: string | null;
+  hangup_cause: string | null;
+}
+
+export interface Reporting {
+  type: 'direct' | 'queue' | 'ivr' | 'originate';
+  created_at: string;
+  start_at: string;
+  answer_at: string | null;
+  end_at: string;
+  duration: number;
+  ring_duration: number;
+  billing_duration: number;
+  cause: 'answer' | 'busy' | 'no_answer' | 'cancel' | 'failed';
+  answered_by: string | null;
+  legs: ReportLeg[];
+  did: string | null;
+  ivr: string | null;
+}
+
+export interface AgentInfo {
+  member: string;
+  name: string | null;
+  queue: string | null;
+  reason: string | null;
+}
+
+export interface CallEvent {
+  id: string;
+  event_name: EventName;
+  event_time: string;
+  sequence: number;
+  call_id: string | null;
+  leg_id: string | null;
+  context: EventContext;
+  state: LegState | null;
+  previous_state: LegState | null;
+  direction: Direction | null;
+  src: string | null;
+  src_name: string | null;
+  dst: string | null;
+  dst_name: string | null;
+  endpoint: string | null;
+  queue: QueueInfo | null;
+  start_time: string | null;
+  ringing_at: string | null;
+  connected_at: string | null;
+  ended_at: string | null;
+  duration: number | null;
+  ring_duration: number | null;
+  talk_duration: number | null;
+  hangup_cause: string | null;
+  hangup_cause_code: number | null;
+  sip_status: number | null;
+  dtmf: DtmfInfo | null;
+  hold: { by: 'local' | 'remote' } | null;
+  digits: string;
+  recording_url: string | null;
+  pbx: { name: string; type: PbxType };
+  signal: { source: 'ami' | 'esl' | 'callhook'; event: string; reconciled?: boolean };
+  /** call.reporting only */
+  reporting?: Reporting;
+  /** agent.* only */
+  agent?: AgentInfo;
+}

@@ -1,0 +1,190 @@
+/**
+ * Normalized call signals: what every PBX adapter (AMI, ESL) produces and the call
+ * tracker consumes. Everything right of the translator only knows these shapes.
+ *
+ * Times are epoch milliseconds taken from the PBX event (AMI `Timestamp:`, ESL
+ * `Event-Date-Timestamp`) or, when the PBX sends none, the receive time. The tracker
+ * never reads a clock: `tick` signals carry the daemon's time for orphan cleanup.
+ */
+
+export type PbxType = 'asterisk' | 'freeswitch';
+
+interface Base {
+  /** epoch ms */
+  time: number;
+  /** the PBX event that produced this signal, e.g. "DialEnd" or "CHANNEL_ANSWER" (payload `signal.event`) */
+  raw: string;
+}
+
+interface LegRef extends Base {
+  /** logical call id: Asterisk Linkedid / FreeSWITCH call UUID of the first leg */
+  callId: string;
+  /** channel id: Asterisk Uniqueid / FreeSWITCH Unique-ID */
+  legId: string;
+}
+
+/** INVITE sent to or received from an endpoint: a new channel exists. */
+export interface LegCreated extends LegRef {
+  kind: 'leg.created';
+  /** channel name, e.g. PJSIP/agent1-00000001 or sofia/internal/1001@10.0.0.1 */
+  channel: string;
+  /** the channel name without the per-call suffix: PJSIP/agent1, sofia/internal/1001 */
+  endpoint: string;
+  /** this endpoint's own number / name (Asterisk CallerIDNum on its channel) */
+  number: string | null;
+  name: string | null;
+  /** number this leg dialled (inbound legs) or was dialled as; null when unknown ("s") */
+  exten: string | null;
+  /** dialplan context the channel was created in */
+  dialplanContext: string | null;
+  /** the leg that dialled this one, when the PBX says so at creation (ESL Other-Leg-Unique-ID) */
+  parentLegId?: string | null;
+  /** PBX-specific channel variables worth keeping (recording url variable, etc.) */
+  vars?: Record<string, string>;
+}
+
+/** The PBX dialled `peerLegId` on behalf of `legId` (DialBegin, CHANNEL_OUTGOING with Other-Leg). */
+export interface LegDialed extends LegRef {
+  kind: 'leg.dialed';
+  peerLegId: string;
+  /** the number that was dialled, when known */
+  dialled: string | null;
+}
+
+/** 180/183 from the endpoint. */
+export interface LegRinging extends LegRef {
+  kind: 'leg.ringing';
+}
+
+/** 200 OK: the leg is answered (by its endpoint, or by the PBX itself for inbound legs). */
+export interface LegAnswered extends LegRef {
+  kind: 'leg.answered';
+}
+
+/** Hold / resume re-INVITE from the endpoint of `legId`. */
+export interface LegHold extends LegRef {
+  kind: 'leg.hold';
+  on: boolean;
+}
+
+/** One key press by the endpoint of `legId` (relayed copies are not signals). */
+export interface LegDtmf extends LegRef {
+  kind: 'leg.dtmf';
+  digit: string;
+  durationMs: number | null;
+}
+
+/**
+ * How a dial attempt to `legId` (the callee) ended, from the dialling side: ANSWER,
+ * NOANSWER, BUSY, CANCEL, CONGESTION, CHANUNAVAIL... Only the first one per leg counts.
+ * NOANSWER / BUSY / CONGESTION / CHANUNAVAIL mean the endpoint's own ring ended it.
+ */
+export interface LegDialEnd extends LegRef {
+  kind: 'leg.dial_end';
+  status: string;
+}
+
+/** BYE / CANCEL / final error: the leg is gone. */
+export interface LegHangup extends LegRef {
+  kind: 'leg.hangup';
+  /** Q.850 cause code */
+  cause: number | null;
+  /** e.g. NORMAL_CLEARING (canonical upper-snake name) */
+  causeName: string | null;
+  sipStatus: number | null;
+  /** true when this leg's endpoint sent the BYE/CANCEL itself, false when the PBX ended it, null if unknown */
+  byEndpoint: boolean | null;
+  /** closed by a resync after a disconnect, not by a PBX hangup event */
+  reconciled?: boolean;
+}
+
+/** A caller (legId) enters a queue. */
+export interface QueueJoin extends LegRef {
+  kind: 'queue.join';
+  queue: string;
+  position: number | null;
+}
+
+/** The queue offers the caller (legId) to a member whose leg is memberLegId. */
+export interface QueueOffer extends LegRef {
+  kind: 'queue.offer';
+  queue: string;
+  memberLegId: string | null;
+  member: string | null;
+}
+
+/** The caller (legId) left the queue. */
+export interface QueueLeave extends LegRef {
+  kind: 'queue.leave';
+  queue: string;
+  /** answered | abandoned | timeout | null (exit key / unknown) */
+  disposition: 'answered' | 'abandoned' | 'timeout' | null;
+  position: number | null;
+  waitSeconds: number | null;
+}
+
+/** Queue member state changes (not about a call). */
+export interface AgentStatus extends Base {
+  kind: 'agent.status';
+  action: 'login' | 'logout' | 'paused' | 'unpaused';
+  queue: string | null;
+  member: string;
+  memberName: string | null;
+  reason: string | null;
+}
+
+/** Channel variable or caller-id update worth keeping on the leg (recording file, connected line). */
+export interface LegUpdate extends LegRef {
+  kind: 'leg.update';
+  vars?: Record<string, string>;
+  number?: string | null;
+  name?: string | null;
+}
+
+/**
+ * After a (re)connect: the legs the PBX reports alive. Tracked legs not in the list are
+ * closed with a reconciled hangup. Legs not yet tracked are adopted in the state given.
+ */
+export interface Resync extends Base {
+  kind: 'resync';
+  live: Array<{
+    callId: string;
+    legId: string;
+    channel: string;
+    endpoint: string;
+    number: string | null;
+    name: string | null;
+    exten: string | null;
+    answered: boolean;
+  }>;
+}
+
+/** The daemon's clock, so the pure tracker can close orphan legs. */
+export interface Tick {
+  kind: 'tick';
+  time: number;
+  raw: 'tick';
+}
+
+export type Signal =
+  | LegCreated
+  | LegDialed
+  | LegRinging
+  | LegAnswered
+  | LegHold
+  | LegDtmf
+  | LegDialEnd
+  | LegHangup
+  | QueueJoin
+  | QueueOffer
+  | QueueLeave
+  | AgentStatus
+  | LegUpdate
+  | Resync
+  | Tick;
+
+/** Strip the per-call suffix of a channel name: PJSIP/agent1-0000001a -> PJSIP/agent1. */
+export function endpointOf(channel: string): string {
+  const m = /^(.*)-[0-9a-f]{8}(;\d)?$/i.exec(channel);
+  return m ? m[1] : channel;
+}

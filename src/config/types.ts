@@ -1,0 +1,74 @@
+/**
+ * The validated, resolved configuration (DESIGN §4) that the rest of the daemon sees:
+ * defaults applied, ${ENV} and secret_file resolved, durations in milliseconds.
+ * The schema in ./schema.ts produces exactly this shape.
+ */
+import type { EventName, EventContext, Direction } from '../calls/events.js';
+
+export interface PbxConfig {
+  name: string;
+  type: 'asterisk' | 'freeswitch';
+  host: string;
+  port: number;
+  /** AMI only */
+  username: string | null;
+  /** AMI secret / ESL password, resolved from secret, ${ENV} or secret_file */
+  secret: string;
+  /** channel-name globs of trunk legs */
+  trunks: string[];
+  /** ESL only: plain | json (event format subscribed) */
+  event_format: 'plain' | 'json';
+  /** action/api timeout */
+  action_timeout_ms: number;
+  /** keepalive ping interval */
+  ping_interval_ms: number;
+  /** orphan legs (no event for this long) are closed */
+  orphan_timeout_ms: number;
+  enabled: boolean;
+}
+
+export interface WebhookFilter {
+  context?: EventContext[];
+  direction?: Direction[];
+  queue?: string[];
+  pbx?: string[];
+  /** globs on numbers, e.g. "+4420*" */
+  src?: string[];
+  dst?: string[];
+}
+
+export type WebhookFormat = 'default' | 'voipstudio' | 'voiso' | 'ziwo' | 'template';
+
+export interface WebhookConfig {
+  name: string;
+  url: string;
+  method: 'POST' | 'GET';
+  /** event names, or ["*"] */
+  events: Array<EventName | '*'>;
+  filter: WebhookFilter | null;
+  format: WebhookFormat;
+  template: string | null;
+  token: string | null;
+  signing_secret: string | null;
+  headers: Record<string, string>;
+  timeout_ms: number;
+  retry: { schedule_ms: number[] };
+  allow_http: boolean;
+  enabled: boolean;
+}
+
+export interface Config {
+  /** absolute path of the file this came from */
+  file: string;
+  pbx: PbxConfig[];
+  webhooks: WebhookConfig[];
+  storage: { path: string; sync: 'normal' | 'full'; retention_ms: number };
+  http: { listen: string | null };
+  log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' };
+  calls: {
+    /** channel variable holding the recording file/url, e.g. MIXMONITOR_FILENAME */
+    recording_variable: string | null;
+    /** template for recording_url, e.g. https://pbx.example.com/rec/{{call_id}}.wav */
+    recording_url: string | null;
+  };
+}
