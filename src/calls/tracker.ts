@@ -1,0 +1,725 @@
+/**
+ * The call tracker: groups legs into calls, drives each leg's pure state machine, applies
+ * DESIGN §3's rules (contexts, missed, hold, DTMF, queue stays, call.reporting) and turns
+ * normalized signals into canonical events. No I/O and no clock: time comes from signals,
+ * so the same signals always give the same events (ids included).
+ */
+import { createHash } from 'node:crypto';
+import type { CallEvent, Direction, EventName, LegState, QueueInfo, ReportLeg, Reporting } from './events.js';
+import { causeName as nameOfCause, sipStatusForCause } from './causes.js';
+import { transition, type LegInput } from './leg-machine.js';
+import type { LegCreated, LegHangup, PbxType, Resync, Signal } from './signals.js';
+
+export interface TrackerOptions {
+  pbx: { name: string; type: PbxType };
+  source: 'ami' | 'esl';
+  /** true for channels/endpoints of trunks (carriers, gateways) */
+  isTrunk?: (channelOrEndpoint: string) => boolean;
+  /** legs with no signal for this long are closed as orphans on the next tick (default 4 h) */
+  orphanTimeoutMs?: number;
+  /** channel variable that holds the recording file or URL */
+  recordingVariable?: string | null;
+  /** recording URL template, e.g. https://pbx/rec/{{call_id}}.wav */
+  recordingUrl?: string | null;
+}
+
+interface Leg {
+  id: string;
+  callId: string;
+  channel: string;
+  endpoint: string;
+  number: string | null;
+  name: string | null;
+  exten: string | null;
+  /** trunk legs set direction and numbers but get no LOCAL_USER events */
+  trunk: boolean;
+  /** PBX-internal helper channels (Asterisk Local/) get no events either */
+  helper: boolean;
+  parentId: string | null;
+  /** queue this leg was offered for, when it is a queue member's leg */
+  memberOf: string | null;
+  state: LegState;
+  createdAt: number;
+  ringingAt: number | null;
+  connectedAt: number | null;
+  endedAt: number | null;
+  lastSeen: number;
+  dialEnd: string | null;
+  cause: number | null;
+  causeName: string | null;
+  sipStatus: number | null;
+  byEndpoint: boolean | null;
+  missed: boolean;
+  vars: Record<string, string>;
+}
+
+interface Stay {
+  legId: string;
+  queue: string;
+  state: LegState;
+  joinedAt: number;
+  ringingAt: number | null;
+  connectedAt: number | null;
+  endedAt: number | null;
+  position: number | null;
+  waitSeconds: number | null;
+  disposition: QueueInfo['disposition'];
+  memberLegId: string | null;
+  offered: Set<string>;
+}
+
+interface Call {
+  id: string;
+  originatorId: string;
+  legs: Map<string, Leg>;
+  stays: Stay[];
+  seq: number;
+  digits: string;
+  dst: string | null;
+  createdAt: number;
+  vars: Record<string, string>;
+}
+
+/** A DialEnd status that means the endpoint's own ring ended the attempt. */
+const OWN_RING_END = new Set(['NOANSWER', 'BUSY', 'CONGESTION', 'CHANUNAVAIL', 'REJECTED']);
+
+export class CallTracker {
+  private readonly calls = new Map<string, Call>();
+  private readonly legs = new Map<string, Leg>();
+  private agentSeq = 0;
+  private readonly isTrunk: (s: string) => boolean;
+  private readonly orphanMs: number;
+
+  constructor(private readonly opts: TrackerOptions) {
+    this.isTrunk = opts.isTrunk ?? (() => false);
+    this.orphanMs = opts.orphanTimeoutMs ?? 4 * 3600_000;
+  }
+
+  /** Apply one signal; returns the events it causes, in order. */
+  apply(sig: Signal): CallEvent[] {
+    const out: CallEvent[] = [];
+    switch (sig.kind) {
+      case 'leg.created':
+        this.onCreated(sig, out, false);
+        break;
+      case 'leg.dialed': {
+        const caller = this.touch(sig.legId, sig.time);
+        const peer = this.legs.get(sig.peerLegId);
+        if (!caller || !peer) break;
+        if (!peer.parentId && peer.id !== this.calls.get(peer.callId)?.originatorId) peer.parentId = caller.id;
+        const call = this.calls.get(caller.callId);
+        if (call && !call.dst && sig.dialled) call.dst = sig.dialled;
+        const stay = call && activeStay(call, caller.id);
+        if (stay && !peer.memberOf) peer.memberOf = stay.queue;
+        break;
+      }
+      case 'leg.ringing':
+        this.drive(sig.legId, 'ring', sig, out);
+        break;
+      case 'leg.answered':
+        this.onAnswered(sig, out);
+        break;
+      case 'leg.hold':
+        this.onHold(sig.legId, sig.on, sig, out);
+        break;
+      case 'leg.dtmf': {
+        const leg = this.touch(sig.legId, sig.time);
+        const call = leg && this.calls.get(leg.callId);
+        if (!leg || !call) break;
+        call.digits += sig.digit;
+        const ev = this.event(call, leg, 'call.dtmf', 'CALL', sig.time, sig.raw);
+        ev.dtmf = {
+          digit: sig.digit,
+          pressed_by: leg.id === call.originatorId ? 'caller' : 'callee',
+          duration_ms: sig.durationMs,
+        };
+        out.push(ev);
+        break;
+      }
+      case 'leg.dial_end': {
+        const leg = this.touch(sig.legId, sig.time);
+        if (leg && leg.dialEnd === null) leg.dialEnd = sig.status.toUpperCase();
+        break;
+      }
+      case 'leg.hangup':
+        this.onHangup(sig, out);
+        break;
+      case 'leg.update': {
+        const leg = this.touch(sig.legId, sig.time);
+        if (!leg) break;
+        if (sig.vars) Object.assign(leg.vars, sig.vars);
+        if (sig.number !== undefined && sig.number !== null) leg.number = sig.number;
+        if (sig.name !== undefined && sig.name !== null) leg.name = sig.name;
+        break;
+      }
+      case 'queue.join': {
+        const leg = this.touch(sig.legId, sig.time);
+        const call = leg && this.calls.get(leg.callId);
+        if (!leg || !call) break;
+        const stay: Stay = {
+          legId: leg.id,
+          queue: sig.queue,
+          state: 'INITIAL',
+          joinedAt: sig.time,
+          ringingAt: null,
+          connectedAt: null,
+          endedAt: null,
+          position: sig.position,
+          waitSeconds: null,
+          disposition: null,
+          memberLegId: null,
+          offered: new Set(),
+        };
+        call.stays.push(stay);
+        out.push(this.stayEvent(call, stay, 'call.initial', null, sig.time, sig.raw));
+        break;
+      }
+      case 'queue.offer': {
+        const caller = this.touch(sig.legId, sig.time);
+        const call = caller && this.calls.get(caller.callId);
+        const stay = call && caller && activeStay(call, caller.id);
+        if (!call || !stay) break;
+        if (sig.memberLegId) {
+          stay.offered.add(sig.memberLegId);
+          const member = this.legs.get(sig.memberLegId);
+          if (member && !member.memberOf) member.memberOf = stay.queue;
+        }
+        if (stay.state === 'INITIAL') {
+          stay.state = 'RINGING';
+          stay.ringingAt = sig.time;
+          out.push(this.stayEvent(call, stay, 'call.ringing', 'INITIAL', sig.time, sig.raw));
+        }
+        break;
+      }
+      case 'queue.leave': {
+        const caller = this.touch(sig.legId, sig.time);
+        const call = caller && this.calls.get(caller.callId);
+        const stay = call && caller && activeStay(call, caller.id);
+        if (!call || !stay) break;
+        if (sig.position !== null) stay.position = sig.position;
+        stay.waitSeconds = sig.waitSeconds;
+        this.endStay(call, stay, sig.disposition, sig.time, sig.raw, out);
+        this.maybeFinish(call, sig.time, sig.raw, out);
+        break;
+      }
+      case 'agent.status': {
+        const name = `agent.${sig.action}` as EventName;
+        out.push({
+          ...this.blank(name, 'AGENT', sig.time, sig.raw, ++this.agentSeq, null, `${sig.member}|${sig.queue}`),
+          agent: { member: sig.member, name: sig.memberName, queue: sig.queue, reason: sig.reason },
+          queue: sig.queue ? { name: sig.queue, position: null, wait_seconds: null, disposition: null } : null,
+          endpoint: sig.member,
+        });
+        break;
+      }
+      case 'resync':
+        this.onResync(sig, out);
+        break;
+      case 'tick':
+        this.onTick(sig.time, out);
+        break;
+    }
+    return out;
+  }
+
+  /** Live calls, for GET /calls and metrics. */
+  snapshot(): Array<{ call_id: string; legs: Array<{ leg_id: string; endpoint: string; state: LegState }>; queue: string | null; started_at: string }> {
+    return [...this.calls.values()].map((c) => ({
+      call_id: c.id,
+      started_at: iso(c.createdAt),
+      queue: c.stays.length ? c.stays[c.stays.length - 1].queue : null,
+      legs: [...c.legs.values()].map((l) => ({ leg_id: l.id, endpoint: l.endpoint, state: l.state })),
+    }));
+  }
+
+  get activeCalls(): number {
+    return this.calls.size;
+  }
+
+  get activeLegs(): number {
+    return this.legs.size;
+  }
+
+  // ---- signal handlers -------------------------------------------------------------
+
+  private onCreated(sig: LegCreated, out: CallEvent[], reconciled: boolean): Leg | null {
+    if (this.legs.has(sig.legId)) return null;
+    let call = this.calls.get(sig.callId);
+    if (!call) {
+      call = {
+        id: sig.callId,
+        originatorId: sig.legId,
+        legs: new Map(),
+        stays: [],
+        seq: 0,
+        digits: '',
+        dst: sig.exten,
+        createdAt: sig.time,
+        vars: {},
+      };
+      this.calls.set(call.id, call);
+    }
+    const leg: Leg = {
+      id: sig.legId,
+      callId: call.id,
+      channel: sig.channel,
+      endpoint: sig.endpoint,
+      number: sig.number,
+      name: sig.name,
+      exten: sig.exten,
+      trunk: this.isTrunk(sig.channel) || this.isTrunk(sig.endpoint),
+      helper: sig.channel.startsWith('Local/'),
+      parentId: sig.parentLegId ?? null,
+      memberOf: null,
+      state: 'INITIAL',
+      createdAt: sig.time,
+      ringingAt: null,
+      connectedAt: null,
+      endedAt: null,
+      lastSeen: sig.time,
+      dialEnd: null,
+      cause: null,
+      causeName: null,
+      sipStatus: null,
+      byEndpoint: null,
+      missed: false,
+      vars: { ...sig.vars },
+    };
+    for (const stay of call.stays) if (stay.offered.has(leg.id)) leg.memberOf = stay.queue;
+    call.legs.set(leg.id, leg);
+    this.legs.set(leg.id, leg);
+    if (isLocal(leg)) {
+      const ev = this.event(call, leg, 'call.initial', 'LOCAL_USER', sig.time, sig.raw);
+      if (reconciled) ev.signal.reconciled = true;
+      out.push(ev);
+    }
+    return leg;
+  }
+
+  private onAnswered(sig: Signal & { legId: string }, out: CallEvent[]): void {
+    const leg = this.drive(sig.legId, 'answer', sig, out);
+    if (!leg) return;
+    const call = this.calls.get(leg.callId);
+    if (!call || !leg.memberOf) return;
+    // a queue member answered: the caller's stay in that queue is connected
+    const stay = call.stays.find((s) => s.queue === leg.memberOf && s.endedAt === null && s.connectedAt === null);
+    if (!stay) return;
+    const prev = stay.state;
+    stay.state = 'CONNECTED';
+    stay.connectedAt = sig.time;
+    stay.memberLegId = leg.id;
+    out.push(this.stayEvent(call, stay, 'call.connected', prev, sig.time, sig.raw));
+  }
+
+  private onHold(legId: string, on: boolean, sig: Signal, out: CallEvent[]): void {
+    const holder = this.touch(legId, sig.time);
+    const call = holder && this.calls.get(holder.callId);
+    if (!holder || !call) return;
+    // either party's hold puts every connected local leg of the call on hold
+    for (const leg of call.legs.values()) {
+      if (!isLocal(leg)) continue;
+      const prev = leg.state;
+      const t = transition(prev, on ? 'hold' : 'unhold');
+      if (!t.event) continue;
+      leg.state = t.next;
+      const ev = this.event(call, leg, t.event, 'LOCAL_USER', sig.time, sig.raw, prev);
+      ev.hold = { by: leg.id === holder.id ? 'local' : 'remote' };
+      out.push(ev);
+    }
+  }
+
+  private onHangup(sig: LegHangup, out: CallEvent[]): void {
+    const leg = this.touch(sig.legId, sig.time);
+    const call = leg && this.calls.get(leg.callId);
+    if (!leg || !call || leg.state === 'HANGUP') return;
+    leg.endedAt = sig.time;
+    leg.cause = sig.cause;
+    leg.causeName = sig.causeName ?? nameOfCause(sig.cause);
+    leg.sipStatus = sig.sipStatus ?? sipStatusForCause(sig.cause, leg.connectedAt !== null);
+    // an unanswered leg the PBX gave up on (ring timeout, lost race, caller left) got a CANCEL: 487
+    if (leg.sipStatus === null && leg.connectedAt === null && (leg.dialEnd === 'NOANSWER' || leg.dialEnd === 'CANCEL')) leg.sipStatus = 487;
+    leg.byEndpoint = sig.byEndpoint;
+    leg.missed = this.isMissed(call, leg);
+    const prev = leg.state;
+    leg.state = 'HANGUP';
+    if (isLocal(leg)) {
+      if (leg.missed) out.push(this.event(call, leg, 'call.missed', 'LOCAL_USER', sig.time, sig.raw, prev, sig.reconciled));
+      out.push(this.event(call, leg, 'call.hangup', 'LOCAL_USER', sig.time, sig.raw, prev, sig.reconciled));
+    }
+    this.maybeFinish(call, sig.time, sig.raw, out);
+  }
+
+  private onResync(sig: Resync, out: CallEvent[]): void {
+    const live = new Set(sig.live.map((l) => l.legId));
+    for (const leg of [...this.legs.values()]) {
+      if (live.has(leg.id)) continue;
+      this.onHangup(reconciledHangup(leg, sig.time), out);
+    }
+    for (const l of sig.live) {
+      if (this.legs.has(l.legId)) continue;
+      const leg = this.onCreated(
+        {
+          kind: 'leg.created',
+          time: sig.time,
+          raw: sig.raw,
+          callId: l.callId,
+          legId: l.legId,
+          channel: l.channel,
+          endpoint: l.endpoint,
+          number: l.number,
+          name: l.name,
+          exten: l.exten,
+          dialplanContext: null,
+        },
+        out,
+        true,
+      );
+      if (leg && l.answered) {
+        const before = out.length;
+        this.drive(leg.id, 'answer', { time: sig.time, raw: sig.raw }, out);
+        for (let i = before; i < out.length; i++) out[i].signal.reconciled = true;
+      }
+    }
+  }
+
+  private onTick(now: number, out: CallEvent[]): void {
+    for (const leg of [...this.legs.values()]) {
+      if (now - leg.lastSeen >= this.orphanMs) this.onHangup(reconciledHangup(leg, now), out);
+    }
+  }
+
+  // ---- rules ---------------------------------------------------------------------
+
+  /** DESIGN §3 "Missed, precisely". */
+  private isMissed(call: Call, leg: Leg): boolean {
+    if (leg.connectedAt !== null || leg.id === call.originatorId || !isLocal(leg)) return false;
+    if (leg.memberOf) {
+      // a queue member's leg: only when its own ring ended it (timeout, busy, rejected)
+      return (leg.dialEnd !== null && OWN_RING_END.has(leg.dialEnd)) || leg.byEndpoint === true;
+    }
+    // a direct leg: unless another leg of the call answered (lost the race)
+    for (const other of call.legs.values()) {
+      if (other !== leg && other.id !== call.originatorId && other.connectedAt !== null) return false;
+    }
+    return true;
+  }
+
+  private endStay(call: Call, stay: Stay, disposition: QueueInfo['disposition'], time: number, raw: string, out: CallEvent[]): void {
+    if (stay.endedAt !== null) return;
+    stay.disposition = disposition ?? (stay.connectedAt !== null ? 'answered' : 'abandoned');
+    if (stay.waitSeconds === null) stay.waitSeconds = secs((stay.connectedAt ?? time) - stay.joinedAt);
+    stay.endedAt = time;
+    const prev = stay.state;
+    stay.state = 'HANGUP';
+    if (stay.connectedAt === null) out.push(this.stayEvent(call, stay, 'call.missed', prev, time, raw));
+    out.push(this.stayEvent(call, stay, 'call.hangup', prev, time, raw));
+  }
+
+  /** After the last leg and stay of a call ended: call.reporting, then forget the call. */
+  private maybeFinish(call: Call, time: number, raw: string, out: CallEvent[]): void {
+    for (const leg of call.legs.values()) if (leg.state !== 'HANGUP') return;
+    for (const stay of call.stays) if (stay.endedAt === null) this.endStay(call, stay, null, time, raw, out);
+    out.push(this.reporting(call, time, raw));
+    for (const id of call.legs.keys()) this.legs.delete(id);
+    this.calls.delete(call.id);
+  }
+
+  private drive(legId: string, input: LegInput, sig: { time: number; raw: string }, out: CallEvent[]): Leg | null {
+    const leg = this.touch(legId, sig.time);
+    const call = leg && this.calls.get(leg.callId);
+    if (!leg || !call) return null;
+    const prev = leg.state;
+    const t = transition(prev, input);
+    if (!t.event) return leg;
+    leg.state = t.next;
+    if (input === 'ring' && leg.ringingAt === null) leg.ringingAt = sig.time;
+    if (input === 'answer' && leg.connectedAt === null) leg.connectedAt = sig.time;
+    if (isLocal(leg)) out.push(this.event(call, leg, t.event, 'LOCAL_USER', sig.time, sig.raw, prev));
+    return leg;
+  }
+
+  private touch(legId: string, time: number): Leg | undefined {
+    const leg = this.legs.get(legId);
+    if (leg && time > leg.lastSeen) leg.lastSeen = time;
+    return leg;
+  }
+
+  // ---- payloads ------------------------------------------------------------------
+
+  private direction(call: Call): Direction {
+    const orig = call.legs.get(call.originatorId);
+    if (orig?.trunk) return 'in';
+    for (const leg of call.legs.values()) if (leg.trunk) return 'out';
+    return 'internal';
+  }
+
+  private blank(
+    name: EventName,
+    context: CallEvent['context'],
+    time: number,
+    raw: string,
+    sequence: number,
+    callId: string | null,
+    key: string,
+  ): CallEvent {
+    const { pbx, source } = this.opts;
+    return {
+      id: eventId(pbx.name, callId ?? 'agent', key, name, sequence, time),
+      event_name: name,
+      event_time: iso(time),
+      sequence,
+      call_id: callId,
+      leg_id: null,
+      context,
+      state: null,
+      previous_state: null,
+      direction: null,
+      src: null,
+      src_name: null,
+      dst: null,
+      dst_name: null,
+      endpoint: null,
+      queue: null,
+      start_time: null,
+      ringing_at: null,
+      connected_at: null,
+      ended_at: null,
+      duration: null,
+      ring_duration: null,
+      talk_duration: null,
+      hangup_cause: null,
+      hangup_cause_code: null,
+      sip_status: null,
+      dtmf: null,
+      hold: null,
+      digits: '',
+      recording_url: null,
+      pbx: { name: pbx.name, type: pbx.type },
+      signal: { source, event: raw },
+    };
+  }
+
+  /** Fields every call-scoped event shares: numbers, direction, digits, recording. */
+  private callEvent(call: Call, name: EventName, context: CallEvent['context'], time: number, raw: string, key: string): CallEvent {
+    const ev = this.blank(name, context, time, raw, ++call.seq, call.id, key);
+    const orig = call.legs.get(call.originatorId);
+    ev.direction = this.direction(call);
+    ev.src = orig?.number ?? null;
+    ev.src_name = orig?.name ?? null;
+    ev.dst = call.dst;
+    const callee = answeredCallee(call) ?? firstCallee(call);
+    ev.dst_name = callee?.name ?? null;
+    ev.digits = call.digits;
+    ev.recording_url = this.recordingUrl(call);
+    return ev;
+  }
+
+  private event(
+    call: Call,
+    leg: Leg,
+    name: EventName,
+    context: CallEvent['context'],
+    time: number,
+    raw: string,
+    prev: LegState | null = null,
+    reconciled = false,
+  ): CallEvent {
+    const ev = this.callEvent(call, name, context, time, raw, leg.id);
+    if (leg.id !== call.originatorId && !leg.trunk) ev.dst_name = leg.name ?? ev.dst_name;
+    ev.leg_id = leg.id;
+    ev.endpoint = leg.endpoint;
+    ev.state = context === 'CALL' ? null : leg.state;
+    ev.previous_state = context === 'CALL' ? null : prev;
+    const queue = leg.memberOf ?? lastStay(call, leg.id)?.queue ?? null;
+    if (queue) ev.queue = { name: queue, position: null, wait_seconds: null, disposition: null };
+    timing(ev, leg.createdAt, leg.ringingAt, leg.connectedAt, leg.endedAt, time);
+    if (leg.endedAt !== null) {
+      ev.hangup_cause = leg.causeName;
+      ev.hangup_cause_code = leg.cause;
+      ev.sip_status = leg.sipStatus;
+    }
+    if (reconciled) ev.signal.reconciled = true;
+    return ev;
+  }
+
+  private stayEvent(call: Call, stay: Stay, name: EventName, prev: LegState | null, time: number, raw: string): CallEvent {
+    const ev = this.callEvent(call, name, 'QUEUE', time, raw, `${stay.legId}|${stay.queue}|${stay.joinedAt}`);
+    const member = stay.memberLegId ? call.legs.get(stay.memberLegId) : undefined;
+    ev.leg_id = stay.legId;
+    ev.endpoint = member?.endpoint ?? null;
+    if (member) ev.dst_name = member.name;
+    ev.state = stay.state;
+    ev.previous_state = prev;
+    ev.queue = { name: stay.queue, position: stay.position, wait_seconds: stay.waitSeconds, disposition: stay.disposition };
+    timing(ev, stay.joinedAt, stay.ringingAt, stay.connectedAt, stay.endedAt, time);
+    return ev;
+  }
+
+  private reporting(call: Call, time: number, raw: string): CallEvent {
+    const ev = this.callEvent(call, 'call.reporting', 'CALL', time, raw, 'reporting');
+    const orig = call.legs.get(call.originatorId)!;
+    const callee = answeredCallee(call);
+    const stay = call.stays.length ? call.stays[call.stays.length - 1] : null;
+    const endAt = Math.max(...[...call.legs.values()].map((l) => l.endedAt ?? time));
+    const answerAt = callee?.connectedAt ?? null;
+    const ringStart = firstRing(call);
+    ev.endpoint = callee?.endpoint ?? null;
+    ev.leg_id = null;
+    ev.queue = stay ? { name: stay.queue, position: stay.position, wait_seconds: stay.waitSeconds, disposition: stay.disposition } : null;
+    timing(ev, call.createdAt, ringStart, answerAt, endAt, time);
+    ev.hangup_cause = orig.causeName;
+    ev.hangup_cause_code = orig.cause;
+    ev.sip_status = callee ? 200 : lastCalleeStatus(call) ?? orig.sipStatus;
+    const legs: ReportLeg[] = [...call.legs.values()].map((l) => ({
+      leg_id: l.id,
+      endpoint: l.endpoint,
+      number: l.number,
+      name: l.name,
+      role: l.trunk && l.id !== call.originatorId ? 'trunk' : l.id === call.originatorId ? 'caller' : l.memberOf ? 'member' : 'callee',
+      outcome: legOutcome(call, l),
+      start_time: iso(l.createdAt),
+      connected_at: isoOrNull(l.connectedAt),
+      ended_at: isoOrNull(l.endedAt),
+      hangup_cause: l.causeName,
+    }));
+    const report: Reporting = {
+      type: call.stays.length ? 'queue' : orig.ringingAt !== null ? 'originate' : 'direct',
+      created_at: iso(call.createdAt),
+      start_at: iso(orig.createdAt),
+      answer_at: isoOrNull(answerAt),
+      end_at: iso(endAt),
+      duration: secs(endAt - call.createdAt),
+      ring_duration: secs((answerAt ?? endAt) - (ringStart ?? endAt)),
+      billing_duration: answerAt !== null ? secs(endAt - answerAt) : 0,
+      cause: reportCause(call, callee),
+      answered_by: callee?.endpoint ?? null,
+      legs,
+      did: orig.trunk ? orig.exten : null,
+      ivr: null,
+    };
+    ev.reporting = report;
+    return ev;
+  }
+
+  private recordingUrl(call: Call): string | null {
+    const variable = this.opts.recordingVariable;
+    if (variable) {
+      for (const leg of call.legs.values()) if (leg.vars[variable]) return leg.vars[variable];
+    }
+    const tpl = this.opts.recordingUrl;
+    if (!tpl) return null;
+    return tpl.replace(/\{\{\s*(call_id|pbx\.name|src|dst)\s*\}\}/g, (_, k: string) =>
+      encodeURIComponent(k === 'call_id' ? call.id : k === 'pbx.name' ? this.opts.pbx.name : k === 'src' ? call.legs.get(call.originatorId)?.number ?? '' : call.dst ?? ''),
+    );
+  }
+}
+
+// ---- helpers ---------------------------------------------------------------------
+
+function isLocal(leg: Leg): boolean {
+  return !leg.trunk && !leg.helper;
+}
+
+function activeStay(call: Call, legId: string): Stay | undefined {
+  for (let i = call.stays.length - 1; i >= 0; i--) {
+    const s = call.stays[i];
+    if (s.legId === legId && s.endedAt === null) return s;
+  }
+  return undefined;
+}
+
+function lastStay(call: Call, legId: string): Stay | undefined {
+  for (let i = call.stays.length - 1; i >= 0; i--) if (call.stays[i].legId === legId) return call.stays[i];
+  return undefined;
+}
+
+function answeredCallee(call: Call): Leg | undefined {
+  for (const leg of call.legs.values()) if (leg.id !== call.originatorId && leg.connectedAt !== null) return leg;
+  return undefined;
+}
+
+function firstCallee(call: Call): Leg | undefined {
+  for (const leg of call.legs.values()) if (leg.id !== call.originatorId) return leg;
+  return undefined;
+}
+
+function firstRing(call: Call): number | null {
+  let t: number | null = null;
+  for (const leg of call.legs.values()) {
+    if (leg.id === call.originatorId && call.legs.size > 1) continue;
+    if (leg.ringingAt !== null && (t === null || leg.ringingAt < t)) t = leg.ringingAt;
+  }
+  for (const s of call.stays) if (s.ringingAt !== null && (t === null || s.ringingAt < t)) t = s.ringingAt;
+  return t;
+}
+
+function lastCalleeStatus(call: Call): number | null {
+  let status: number | null = null;
+  for (const leg of call.legs.values()) if (leg.id !== call.originatorId && leg.sipStatus !== null) status = leg.sipStatus;
+  return status;
+}
+
+function legOutcome(call: Call, leg: Leg): ReportLeg['outcome'] {
+  if (leg.id === call.originatorId) return 'caller';
+  if (leg.connectedAt !== null) return 'answered';
+  if (leg.missed) return 'missed';
+  if (leg.dialEnd === 'BUSY' || leg.cause === 17) return 'busy';
+  if (answeredCallee(call)) return 'answered_elsewhere';
+  if (leg.dialEnd === 'CANCEL') return 'cancelled';
+  return 'failed';
+}
+
+function reportCause(call: Call, callee: Leg | undefined): Reporting['cause'] {
+  if (callee) return 'answer';
+  const orig = call.legs.get(call.originatorId)!;
+  const callees = [...call.legs.values()].filter((l) => l !== orig);
+  const statuses = new Set(callees.map((l) => l.dialEnd ?? (l.cause === 17 ? 'BUSY' : null)));
+  if (statuses.has('BUSY') || (callees.length === 0 && orig.cause === 17)) return 'busy';
+  if (orig.byEndpoint === true || statuses.has('CANCEL') || call.stays.some((s) => s.disposition === 'abandoned')) return 'cancel';
+  if (statuses.has('NOANSWER') || orig.cause === 19 || orig.cause === 18 || call.stays.some((s) => s.disposition === 'timeout')) return 'no_answer';
+  return 'failed';
+}
+
+function reconciledHangup(leg: Leg, time: number): LegHangup {
+  return {
+    kind: 'leg.hangup',
+    time,
+    raw: 'resync',
+    callId: leg.callId,
+    legId: leg.id,
+    cause: null,
+    causeName: null,
+    sipStatus: null,
+    byEndpoint: null,
+    reconciled: true,
+  };
+}
+
+function timing(ev: CallEvent, start: number, ringing: number | null, connected: number | null, ended: number | null, now: number): void {
+  ev.start_time = iso(start);
+  ev.ringing_at = isoOrNull(ringing);
+  ev.connected_at = isoOrNull(connected);
+  ev.ended_at = isoOrNull(ended);
+  const end = ended ?? now;
+  ev.duration = secs(end - start);
+  ev.ring_duration = ringing !== null ? secs((connected ?? end) - ringing) : 0;
+  ev.talk_duration = connected !== null ? secs(end - connected) : 0;
+}
+
+function secs(ms: number): number {
+  return Math.max(0, Math.round(ms / 1000));
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function isoOrNull(ms: number | null): string | null {
+  return ms === null ? null : iso(ms);
+}
+
+/** Stable event id: the same signals always give the same id (UUID-shaped, from SHA-1). */
+function eventId(pbx: string, callId: string, key: string, name: string, seq: number, time: number): string {
+  const h = createHash('sha1').update(`${pbx}\0${callId}\0${key}\0${name}\0${seq}\0${time}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}

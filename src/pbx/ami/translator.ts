@@ -1,0 +1,219 @@
+/**
+ * Asterisk AMI events -> normalized call signals. Keeps the little per-connection memory
+ * the real event streams require (see test/fixtures/asterisk and the capture README):
+ * - only the side that sent BYE/CANCEL gets HangupRequest, so it tells who hung up;
+ * - a queue timeout also emits QueueCallerAbandon: only an abandon preceded by the
+ *   caller's own HangupRequest is an abandon, otherwise it is a timeout;
+ * - a losing member's DialEnd CANCEL comes twice (the tracker keeps the first status);
+ * - an abandon by BYE carries cause 0 (the disposition, not the cause, says abandoned);
+ * - DTMF relayed to the bridged peer shows up as Direction: Sent, and is not a key press.
+ */
+import type { AmiMessage } from './framer.js';
+import { causeName } from '../../calls/causes.js';
+import { endpointOf, type Resync, type Signal } from '../../calls/signals.js';
+
+export interface AmiTranslatorOptions {
+  /** channel variables to keep on legs (e.g. the recording file variable) */
+  keepVariables?: string[];
+}
+
+export class AmiTranslator {
+  /** channels whose endpoint sent BYE/CANCEL (HangupRequest seen) */
+  private readonly hangupRequested = new Set<string>();
+  /** callers in a queue: uniqueid -> { answered, abandon } */
+  private readonly inQueue = new Map<string, { answered: boolean; abandon: { position: number | null; hold: number | null } | null }>();
+  private readonly keep: Set<string>;
+  /** messages that looked like call events but lacked the fields they need */
+  malformed = 0;
+
+  constructor(opts: AmiTranslatorOptions = {}) {
+    this.keep = new Set(opts.keepVariables ?? []);
+  }
+
+  translate(m: AmiMessage, receivedAt: number): Signal[] {
+    const event = m.Event;
+    if (event === undefined) return NONE;
+    const time = m.Timestamp ? Math.round(Number(m.Timestamp) * 1000) || receivedAt : receivedAt;
+    switch (event) {
+      case 'Newchannel': {
+        if (!m.Uniqueid || !m.Channel) return this.bad();
+        return [
+          {
+            kind: 'leg.created',
+            time,
+            raw: event,
+            callId: m.Linkedid || m.Uniqueid,
+            legId: m.Uniqueid,
+            channel: m.Channel,
+            endpoint: endpointOf(m.Channel),
+            number: known(m.CallerIDNum),
+            name: known(m.CallerIDName),
+            exten: m.Exten && m.Exten !== 's' ? m.Exten : null,
+            dialplanContext: known(m.Context),
+          },
+        ];
+      }
+      case 'Newstate': {
+        if (!m.Uniqueid) return this.bad();
+        const leg = { time, raw: event, callId: m.Linkedid, legId: m.Uniqueid };
+        if (m.ChannelState === '5') return [{ kind: 'leg.ringing', ...leg }];
+        if (m.ChannelState === '6') return [{ kind: 'leg.answered', ...leg }];
+        return NONE;
+      }
+      case 'DialBegin': {
+        // Originate: the first leg's DialBegin has no Channel (nobody dialled it)
+        if (!m.Uniqueid || !m.DestUniqueid) return NONE;
+        return [
+          { kind: 'leg.dialed', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid, peerLegId: m.DestUniqueid, dialled: dialledNumber(m.DialString) },
+        ];
+      }
+      case 'DialEnd': {
+        if (!m.DestUniqueid || !m.DialStatus) return this.bad();
+        const q = m.Uniqueid ? this.inQueue.get(m.Uniqueid) : undefined;
+        if (q && m.DialStatus === 'ANSWER') q.answered = true;
+        return [{ kind: 'leg.dial_end', time, raw: event, callId: m.DestLinkedid, legId: m.DestUniqueid, status: m.DialStatus }];
+      }
+      case 'AgentRingNoAnswer':
+        if (!m.DestUniqueid) return NONE;
+        return [{ kind: 'leg.dial_end', time, raw: event, callId: m.DestLinkedid, legId: m.DestUniqueid, status: 'NOANSWER' }];
+      case 'BridgeEnter':
+        if (!m.Uniqueid) return this.bad();
+        return [{ kind: 'leg.answered', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid }];
+      case 'Hold':
+      case 'Unhold':
+        if (!m.Uniqueid) return this.bad();
+        return [{ kind: 'leg.hold', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid, on: event === 'Hold' }];
+      case 'DTMFEnd': {
+        if (!m.Uniqueid || !m.Digit) return this.bad();
+        if (m.Direction !== 'Received') return NONE; // the PBX relaying the digit to the peer
+        const ms = Number(m.DurationMs);
+        return [{ kind: 'leg.dtmf', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid, digit: m.Digit, durationMs: Number.isFinite(ms) ? ms : null }];
+      }
+      case 'HangupRequest':
+        if (m.Uniqueid) this.hangupRequested.add(m.Uniqueid);
+        return NONE;
+      case 'Hangup': {
+        if (!m.Uniqueid) return this.bad();
+        const cause = m.Cause !== undefined && m.Cause !== '' && Number.isFinite(Number(m.Cause)) ? Number(m.Cause) : null;
+        const byEndpoint = this.hangupRequested.delete(m.Uniqueid);
+        this.inQueue.delete(m.Uniqueid);
+        return [
+          { kind: 'leg.hangup', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid, cause, causeName: causeName(cause), sipStatus: null, byEndpoint },
+        ];
+      }
+      case 'QueueCallerJoin':
+        if (!m.Uniqueid || !m.Queue) return this.bad();
+        this.inQueue.set(m.Uniqueid, { answered: false, abandon: null });
+        return [{ kind: 'queue.join', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid, queue: m.Queue, position: num(m.Position) }];
+      case 'AgentCalled':
+        if (!m.Uniqueid || !m.Queue) return this.bad();
+        return [
+          { kind: 'queue.offer', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid, queue: m.Queue, memberLegId: m.DestUniqueid ?? null, member: m.Interface ?? null },
+        ];
+      case 'QueueCallerAbandon': {
+        const q = m.Uniqueid ? this.inQueue.get(m.Uniqueid) : undefined;
+        if (q) q.abandon = { position: num(m.OriginalPosition) ?? num(m.Position), hold: num(m.HoldTime) };
+        return NONE;
+      }
+      case 'QueueCallerLeave': {
+        if (!m.Uniqueid || !m.Queue) return this.bad();
+        const q = this.inQueue.get(m.Uniqueid);
+        this.inQueue.delete(m.Uniqueid);
+        let disposition: 'answered' | 'abandoned' | 'timeout' | null = null;
+        if (q?.abandon) disposition = this.hangupRequested.has(m.Uniqueid) ? 'abandoned' : 'timeout';
+        else if (q?.answered) disposition = 'answered';
+        return [
+          {
+            kind: 'queue.leave',
+            time,
+            raw: q?.abandon ? 'QueueCallerAbandon' : event,
+            callId: m.Linkedid,
+            legId: m.Uniqueid,
+            queue: m.Queue,
+            disposition,
+            position: q?.abandon?.position ?? null,
+            waitSeconds: q?.abandon?.hold ?? null,
+          },
+        ];
+      }
+      case 'QueueMemberAdded':
+      case 'QueueMemberRemoved':
+        return this.agent(event === 'QueueMemberAdded' ? 'login' : 'logout', m, time);
+      case 'QueueMemberPause':
+        return this.agent(m.Paused === '1' ? 'paused' : 'unpaused', m, time);
+      case 'AgentLogin':
+      case 'AgentLogoff':
+        if (!m.Agent) return this.bad();
+        return [
+          { kind: 'agent.status', time, raw: event, action: event === 'AgentLogin' ? 'login' : 'logout', queue: null, member: `Agent/${m.Agent}`, memberName: null, reason: null },
+        ];
+      case 'VarSet':
+        if (!m.Uniqueid || !m.Variable || !this.keep.has(m.Variable)) return NONE;
+        return [{ kind: 'leg.update', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid, vars: { [m.Variable]: m.Value ?? '' } }];
+      default:
+        return NONE;
+    }
+  }
+
+  /** CoreShowChannel list (after a (re)connect) -> the resync signal. */
+  resync(list: AmiMessage[], time: number): Resync {
+    return {
+      kind: 'resync',
+      time,
+      raw: 'CoreShowChannels',
+      live: list
+        .filter((c) => c.Uniqueid && c.Channel)
+        .map((c) => ({
+          callId: c.Linkedid || c.Uniqueid,
+          legId: c.Uniqueid,
+          channel: c.Channel,
+          endpoint: endpointOf(c.Channel),
+          number: known(c.CallerIDNum),
+          name: known(c.CallerIDName),
+          exten: c.Exten && c.Exten !== 's' ? c.Exten : null,
+          answered: c.ChannelState === '6',
+        })),
+    };
+  }
+
+  private agent(action: 'login' | 'logout' | 'paused' | 'unpaused', m: AmiMessage, time: number): Signal[] {
+    const member = m.Interface || m.StateInterface || m.Location;
+    if (!member) return this.bad();
+    return [
+      {
+        kind: 'agent.status',
+        time,
+        raw: m.Event,
+        action,
+        queue: m.Queue ?? null,
+        member,
+        memberName: known(m.MemberName),
+        reason: action === 'paused' ? known(m.PausedReason) ?? known(m.Reason) : null,
+      },
+    ];
+  }
+
+  private bad(): Signal[] {
+    this.malformed++;
+    return NONE;
+  }
+}
+
+const NONE: Signal[] = [];
+
+function known(v: string | undefined): string | null {
+  return v === undefined || v === '' || v === '<unknown>' ? null : v;
+}
+
+function num(v: string | undefined): number | null {
+  if (v === undefined || v === '') return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+}
+
+/** "+15557654321@external" -> "+15557654321"; "agent1" (a device, not a number) -> null. */
+function dialledNumber(dialString: string | undefined): string | null {
+  if (!dialString) return null;
+  const target = dialString.split('@')[0].replace(/^[A-Za-z]+\//, '');
+  return /^\+?[0-9*#]+$/.test(target) ? target : null;
+}
