@@ -1,0 +1,684 @@
+/**
+ * The dispatcher: sends what the outbox holds, over HTTP, until each delivery is delivered
+ * (2xx) or dead (its retry schedule ran out). At-least-once, in order per call:
+ *
+ * - A *lane* is one (webhook, callKey). A lane sends its oldest open delivery, and only
+ *   when that one is delivered or dead does the next one go. Lanes are independent, so a
+ *   slow call or a slow webhook holds back nobody else (per-webhook and global concurrency
+ *   limits bound the total; see DispatcherOptions).
+ * - The store is the truth: a lane keeps only its head row in memory and asks the outbox
+ *   for the next one. Rows re-queued by another process (`callhook replay`) are noticed
+ *   through SQLite's data_version, polled every second.
+ * - Each endpoint origin has an undici Pool (redirects are never followed: a 3xx is a
+ *   failure) and a circuit breaker; deliveries waiting for an open breaker stay pending
+ *   without using up retry attempts.
+ * - 410 Gone disables the webhook until the next updateWebhooks() (config reload); its
+ *   rows stay pending in the store.
+ */
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import PQueue from 'p-queue';
+import type { Logger } from 'pino';
+import { Pool } from 'undici';
+import type { WebhookConfig } from '../config/types.js';
+import { signatureHeaders } from '../hooks/signing.js';
+import { CircuitBreaker, type BreakerOptions, type Pass } from './breaker.js';
+import { RESPONSE_SNIPPET_BYTES, type DeliveryRow, type Outbox } from './outbox.js';
+import { DEFAULT_SCHEDULE_MS, delayBeforeAttempt, honoursRetryAfter, parseRetryAfter } from './retry.js';
+import type { AttemptResult, DeliverySink, DeliveryStatus, RenderedDelivery } from './types.js';
+
+export interface DispatcherOptions {
+  outbox: Outbox;
+  webhooks: WebhookConfig[];
+  logger: Logger;
+  /** requests in flight over all webhooks (default 64) */
+  concurrency?: number;
+  /** requests in flight per webhook (default 16), so one slow webhook cannot take every slot */
+  perWebhookConcurrency?: number;
+  onAttempt?: (r: AttemptResult) => void;
+  now?: () => number;
+  random?: () => number;
+  breaker?: BreakerOptions;
+  /** how often the store is checked for rows re-queued by another process (default 1000 ms) */
+  pollIntervalMs?: number;
+  /** how often delivered rows past retention are pruned (default 10 min) */
+  pruneIntervalMs?: number;
+  /** `user-agent` header (default callhook/<package version>) */
+  userAgent?: string;
+}
+
+export interface WebhookStats {
+  delivered: number;
+  failed: number;
+  dead: number;
+  pending: number;
+  /** disabled by a 410 Gone until the next config reload */
+  gone: boolean;
+}
+
+export interface DispatcherStats {
+  /** attempts that delivered, since start */
+  delivered: number;
+  /** attempts that failed (and will be retried or went dead), since start */
+  failed: number;
+  /** deliveries that went dead, since start */
+  dead: number;
+  /** deliveries in the store still to send (pending or failed) */
+  pending: number;
+  oldestPendingAgeMs: number;
+  inFlight: number;
+  webhooks: Record<string, WebhookStats>;
+}
+
+interface Lane {
+  key: string;
+  webhook: string;
+  callKey: string;
+  /** the oldest open delivery of this lane, or null when there is none */
+  head: DeliveryRow | null;
+  /** its attempt is queued or in flight */
+  busy: boolean;
+  timer: NodeJS.Timeout | null;
+}
+
+interface InFlight {
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+const MAX_TIMER_MS = 2_147_483_647;
+/** response bytes read before the rest is discarded */
+const MAX_RESPONSE_READ = 64 * 1024;
+
+export class Dispatcher implements DeliverySink {
+  private readonly outbox: Outbox;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly onAttempt?: (r: AttemptResult) => void;
+  private readonly breakerOptions: BreakerOptions;
+  private readonly perWebhookConcurrency: number;
+  private readonly pollIntervalMs: number;
+  private readonly pruneIntervalMs: number;
+  private readonly userAgent: string;
+
+  private webhooks = new Map<string, WebhookConfig>();
+  /** webhooks that answered 410 Gone: disabled until updateWebhooks() */
+  private readonly gone = new Set<string>();
+  private readonly lanes = new Map<string, Lane>();
+  private readonly global: PQueue;
+  private readonly queues = new Map<string, PQueue>();
+  private readonly pools = new Map<string, Pool>();
+  private readonly breakers = new Map<string, CircuitBreaker>();
+  /** lanes waiting for an origin's open breaker */
+  private readonly blocked = new Map<string, Set<Lane>>();
+  private readonly breakerTimers = new Map<string, NodeJS.Timeout>();
+  private readonly inflight = new Map<number, InFlight>();
+  private readonly counters = { delivered: 0, failed: 0, dead: 0 };
+  private readonly perWebhook = new Map<string, { delivered: number; failed: number; dead: number }>();
+
+  private started = false;
+  private closing = false;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private lastDataVersion = 0;
+  private lastPrune = 0;
+
+  constructor(opts: DispatcherOptions) {
+    this.outbox = opts.outbox;
+    this.logger = opts.logger;
+    this.now = opts.now ?? Date.now;
+    this.random = opts.random ?? Math.random;
+    this.onAttempt = opts.onAttempt;
+    this.breakerOptions = opts.breaker ?? {};
+    this.perWebhookConcurrency = opts.perWebhookConcurrency ?? 16;
+    this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
+    this.pruneIntervalMs = opts.pruneIntervalMs ?? 10 * 60_000;
+    this.userAgent = opts.userAgent ?? `callhook/${packageVersion()}`;
+    this.global = new PQueue({ concurrency: opts.concurrency ?? 64 });
+    this.setWebhooks(opts.webhooks);
+    this.outbox.onCommit((rows) => this.onCommitted(rows));
+  }
+
+  /** resumes everything the store holds as pending, oldest first, and starts watching it */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.pruneNow();
+    this.lastDataVersion = this.outbox.dataVersion();
+    this.reconcile();
+    this.pollTimer = setInterval(() => this.poll(), this.pollIntervalMs);
+    this.pollTimer.unref();
+  }
+
+  /** durable first: rows reach the lanes only after the outbox committed them */
+  enqueue(deliveries: RenderedDelivery[]): void {
+    if (this.closing) {
+      this.logger.warn({ count: deliveries.length }, 'deliveries enqueued while closing: stored for the next start');
+    }
+    this.outbox.enqueue(deliveries);
+  }
+
+  /** applies a reloaded webhook list; clears 410 disables; nothing queued is lost */
+  updateWebhooks(webhooks: WebhookConfig[]): void {
+    this.setWebhooks(webhooks);
+    this.gone.clear();
+    for (const lane of [...this.lanes.values()]) this.pump(lane);
+    // rows of webhooks that were unknown until now may be in the store without a lane
+    if (this.started && !this.closing) this.reconcile();
+  }
+
+  /**
+   * Stops intake, lets requests in flight finish for up to graceMs, aborts the rest
+   * (their deliveries stay pending, sent again on the next start) and closes the pools.
+   * The outbox stays open: the owner closes it afterwards.
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    for (const lane of this.lanes.values()) if (lane.timer) clearTimeout(lane.timer);
+    for (const t of this.breakerTimers.values()) clearTimeout(t);
+    this.breakerTimers.clear();
+    for (const q of this.queues.values()) q.clear();
+    this.global.clear();
+    try {
+      this.outbox.flush();
+    } catch (err) {
+      this.logger.error({ err }, 'outbox flush at close failed');
+    }
+    const pending = [...this.inflight.values()];
+    if (pending.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+      await Promise.race([Promise.allSettled(pending.map((p) => p.done)), grace]);
+      clearTimeout(timer);
+      const left = [...this.inflight.values()];
+      if (left.length > 0) {
+        this.logger.warn({ aborted: left.length }, 'aborting webhook requests still in flight; they stay pending');
+        for (const p of left) p.abort.abort('shutdown');
+        await Promise.allSettled(left.map((p) => p.done));
+      }
+    }
+    await Promise.allSettled([...this.pools.values()].map((p) => p.destroy()));
+    this.pools.clear();
+  }
+
+  stats(): DispatcherStats {
+    const webhooks: Record<string, WebhookStats> = {};
+    const names = new Set([...this.webhooks.keys(), ...this.perWebhook.keys()]);
+    let pending = 0;
+    let oldest: number | null = null;
+    let byWebhook: Record<string, number> = {};
+    try {
+      const p = this.outbox.pendingStats();
+      pending = p.pending;
+      oldest = p.oldestCreatedAt;
+      byWebhook = p.byWebhook;
+      for (const n of Object.keys(byWebhook)) names.add(n);
+    } catch {
+      /* outbox closed: report counters only */
+    }
+    for (const name of names) {
+      const c = this.perWebhook.get(name) ?? { delivered: 0, failed: 0, dead: 0 };
+      webhooks[name] = { ...c, pending: byWebhook[name] ?? 0, gone: this.gone.has(name) };
+    }
+    return {
+      ...this.counters,
+      pending,
+      oldestPendingAgeMs: oldest === null ? 0 : Math.max(0, this.now() - oldest),
+      inFlight: this.inflight.size,
+      webhooks,
+    };
+  }
+
+  // ---- lanes ---------------------------------------------------------------------------
+
+  private setWebhooks(list: WebhookConfig[]): void {
+    this.webhooks = new Map(list.map((w) => [w.name, w]));
+    for (const w of list) {
+      if (!this.queues.has(w.name)) this.queues.set(w.name, new PQueue({ concurrency: this.perWebhookConcurrency }));
+    }
+  }
+
+  /** the webhook's config when deliveries to it may be sent now */
+  private activeWebhook(name: string): WebhookConfig | undefined {
+    const wh = this.webhooks.get(name);
+    if (!wh || !wh.enabled || this.gone.has(name)) return undefined;
+    return wh;
+  }
+
+  private laneFor(webhook: string, callKey: string): Lane {
+    const key = `${webhook}\u0000${callKey}`;
+    let lane = this.lanes.get(key);
+    if (!lane) {
+      lane = { key, webhook, callKey, head: null, busy: false, timer: null };
+      this.lanes.set(key, lane);
+    }
+    return lane;
+  }
+
+  private onCommitted(rows: DeliveryRow[]): void {
+    if (!this.started || this.closing) return;
+    for (const row of rows) {
+      const lane = this.laneFor(row.webhook, row.call_key);
+      // a lane that already has a head picks the next row from the store when it is done
+      if (!lane.busy && !lane.head) {
+        lane.head = row;
+        this.pump(lane);
+      }
+    }
+  }
+
+  /** loads every open lane from the store (start, and after another process wrote to it) */
+  private reconcile(): void {
+    for (const open of this.outbox.openLanes()) {
+      const lane = this.laneFor(open.webhook, open.call_key);
+      if (lane.busy) continue;
+      lane.head = this.outbox.firstInLane(open.webhook, open.call_key) ?? null;
+      if (lane.timer) clearTimeout(lane.timer);
+      lane.timer = null;
+      this.pump(lane);
+    }
+  }
+
+  private poll(): void {
+    if (this.closing) return;
+    try {
+      const v = this.outbox.dataVersion();
+      if (v !== this.lastDataVersion) {
+        this.lastDataVersion = v;
+        this.reconcile();
+      }
+      if (this.now() - this.lastPrune >= this.pruneIntervalMs) this.pruneNow();
+    } catch (err) {
+      this.logger.error({ err }, 'outbox poll failed');
+    }
+  }
+
+  private pruneNow(): void {
+    this.lastPrune = this.now();
+    const removed = this.outbox.prune(this.lastPrune);
+    if (removed > 0) this.logger.info({ removed }, 'pruned delivered deliveries past retention');
+  }
+
+  /** sends the lane's head if it is due and nothing blocks it; otherwise arranges to come back */
+  private pump(lane: Lane): void {
+    if (!this.started || this.closing || lane.busy) return;
+    const row = lane.head;
+    if (!row) {
+      if (lane.timer) clearTimeout(lane.timer);
+      this.lanes.delete(lane.key);
+      return;
+    }
+    const wh = this.activeWebhook(lane.webhook);
+    if (!wh) return; // parked until updateWebhooks(); the row stays pending in the store
+    const now = this.now();
+    const schedule = wh.retry.schedule_ms.length > 0 ? wh.retry.schedule_ms : DEFAULT_SCHEDULE_MS;
+    const due = row.next_attempt_at + (row.attempts === row.retry_from ? schedule[0] : 0);
+    if (due > now) {
+      this.arm(lane, due - now);
+      return;
+    }
+    let origin: string;
+    try {
+      origin = effectiveUrl(row, wh).origin;
+    } catch (err) {
+      this.giveUpInvalid(lane, row, err);
+      return;
+    }
+    if (this.breakerFor(origin).blocks(now)) {
+      this.block(lane, origin);
+      return;
+    }
+    lane.busy = true;
+    const queue = this.queues.get(wh.name)!;
+    queue
+      .add(() => this.global.add(() => this.attempt(lane, row)))
+      .catch((err: unknown) => {
+        lane.busy = false;
+        this.logger.error({ err, webhook: lane.webhook }, 'delivery task failed');
+      });
+  }
+
+  /** a row whose URL cannot be parsed can never be sent: dead at once, kept for inspection */
+  private giveUpInvalid(lane: Lane, row: DeliveryRow, err: unknown): void {
+    const error = `invalid URL: ${(err as Error).message}`;
+    this.logger.error({ event: row.event_name, call_id: row.call_key, webhook: row.webhook, reason: error }, 'webhook delivery dead');
+    this.outbox.recordAttempt(
+      row.id,
+      { delivery_id: row.id, attempt: row.attempts + 1, at: this.now(), status: null, ms: 0, error, response: null },
+      { status: 'dead', nextAttemptAt: this.now() },
+    );
+    this.counters.dead++;
+    lane.head = this.outbox.firstInLane(lane.webhook, lane.callKey) ?? null;
+    setImmediate(() => this.pump(lane));
+  }
+
+  private arm(lane: Lane, ms: number): void {
+    if (lane.timer) clearTimeout(lane.timer);
+    lane.timer = setTimeout(() => {
+      lane.timer = null;
+      this.pump(lane);
+    }, Math.min(ms, MAX_TIMER_MS));
+    lane.timer.unref();
+  }
+
+  private breakerFor(origin: string): CircuitBreaker {
+    let b = this.breakers.get(origin);
+    if (!b) {
+      b = new CircuitBreaker(this.breakerOptions);
+      this.breakers.set(origin, b);
+    }
+    return b;
+  }
+
+  /** parks a lane until its origin's breaker lets a probe through or closes */
+  private block(lane: Lane, origin: string): void {
+    let set = this.blocked.get(origin);
+    if (!set) this.blocked.set(origin, (set = new Set()));
+    set.add(lane);
+    this.armBreaker(origin);
+  }
+
+  private armBreaker(origin: string): void {
+    const at = this.breakerFor(origin).nextProbeAt;
+    if (at === null || this.breakerTimers.has(origin) || this.closing) return;
+    const t = setTimeout(() => {
+      this.breakerTimers.delete(origin);
+      this.wake(origin);
+    }, Math.max(0, at - this.now()));
+    t.unref();
+    this.breakerTimers.set(origin, t);
+  }
+
+  private wake(origin: string): void {
+    const set = this.blocked.get(origin);
+    if (!set) return;
+    this.blocked.delete(origin);
+    for (const lane of set) this.pump(lane);
+  }
+
+  private poolFor(origin: string): Pool {
+    let p = this.pools.get(origin);
+    if (!p) {
+      // a Pool never follows redirects (undici 7 only does with the redirect interceptor)
+      p = new Pool(origin, { pipelining: 1 });
+      this.pools.set(origin, p);
+    }
+    return p;
+  }
+
+  // ---- one attempt ---------------------------------------------------------------------
+
+  private async attempt(lane: Lane, row: DeliveryRow): Promise<void> {
+    const wh = this.closing ? undefined : this.activeWebhook(lane.webhook);
+    if (!wh) {
+      lane.busy = false; // parked (closing, removed, disabled or gone); stays pending
+      return;
+    }
+    const url = effectiveUrl(row, wh);
+    const breaker = this.breakerFor(url.origin);
+    const pass = breaker.tryPass(this.now());
+    if (!pass) {
+      lane.busy = false;
+      this.block(lane, url.origin);
+      return;
+    }
+
+    const ac = new AbortController();
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    this.inflight.set(row.id, { abort: ac, done });
+    try {
+      const res = await this.request(row, wh, url, ac);
+      if (res.aborted === 'shutdown') {
+        breaker.release(pass);
+        return; // stays pending, sent again on the next start
+      }
+      this.settle(lane, row, wh, url.origin, breaker, pass, res);
+    } catch (err) {
+      // e.g. the store could not be written: try this delivery again in a second (at-least-once)
+      this.logger.error({ err, webhook: wh.name, call_id: row.call_key }, 'delivery bookkeeping failed');
+      if (lane.head) lane.head = { ...lane.head, next_attempt_at: this.now() + 1000 };
+    } finally {
+      this.inflight.delete(row.id);
+      lane.busy = false;
+      resolveDone();
+      if (!this.closing) this.pump(lane);
+    }
+  }
+
+  private async request(row: DeliveryRow, wh: WebhookConfig, url: URL, ac: AbortController): Promise<RequestOutcome> {
+    const at = this.now();
+    const body = row.method === 'GET' ? null : row.body;
+    const headers: Record<string, string> = { 'user-agent': this.userAgent };
+    if (body !== null) headers['content-type'] = row.content_type ?? 'application/json';
+    for (const [k, v] of Object.entries(wh.headers)) headers[k.toLowerCase()] = v;
+    Object.assign(headers, signatureHeaders(wh.signing_secret, row.event_id, Math.floor(at / 1000), body));
+
+    const t0 = performance.now();
+    const timer = setTimeout(() => ac.abort('timeout'), wh.timeout_ms);
+    try {
+      const res = await this.poolFor(url.origin).request({
+        path: url.pathname + url.search,
+        method: row.method,
+        headers,
+        body: body ?? undefined,
+        signal: ac.signal,
+      });
+      const chunks: Buffer[] = [];
+      let kept = 0;
+      let read = 0;
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        if (kept < RESPONSE_SNIPPET_BYTES) {
+          chunks.push(chunk);
+          kept += chunk.length;
+        }
+        read += chunk.length;
+        if (read > MAX_RESPONSE_READ) break; // discard the rest (closes the connection)
+      }
+      const snippet = Buffer.concat(chunks).subarray(0, RESPONSE_SNIPPET_BYTES).toString('utf8');
+      return {
+        at,
+        ms: Math.round(performance.now() - t0),
+        status: res.statusCode,
+        retryAfter: parseRetryAfter(res.headers['retry-after'], this.now()),
+        error: null,
+        snippet: snippet.length > 0 ? snippet : null,
+        aborted: null,
+      };
+    } catch (err) {
+      const reason = ac.signal.aborted ? String(ac.signal.reason) : null;
+      return {
+        at,
+        ms: Math.round(performance.now() - t0),
+        status: null,
+        retryAfter: null,
+        error: reason === 'timeout' ? `timeout after ${wh.timeout_ms} ms` : describeRequestError(err),
+        snippet: null,
+        aborted: reason === 'shutdown' ? 'shutdown' : null,
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** records the outcome, updates breaker and counters, logs, and moves the lane on */
+  private settle(
+    lane: Lane,
+    row: DeliveryRow,
+    wh: WebhookConfig,
+    origin: string,
+    breaker: CircuitBreaker,
+    pass: Pass,
+    res: RequestOutcome,
+  ): void {
+    const attempt = row.attempts + 1;
+    const ok = res.status !== null && res.status >= 200 && res.status < 300;
+    const isGone = res.status === 410;
+    const now = this.now();
+    let status: DeliveryStatus;
+    let nextAttemptAt = now;
+    let error = res.error;
+    if (!ok && error === null) error = res.status !== null && res.status >= 300 && res.status < 400 ? `HTTP ${res.status} (redirects are not followed)` : `HTTP ${res.status}`;
+
+    if (ok) {
+      status = 'delivered';
+    } else if (isGone) {
+      status = 'failed'; // stays pending until the webhook is re-enabled by a reload
+    } else {
+      const schedule = wh.retry.schedule_ms.length > 0 ? wh.retry.schedule_ms : DEFAULT_SCHEDULE_MS;
+      const delay = delayBeforeAttempt(schedule, attempt - row.retry_from + 1, this.random);
+      if (delay === null) {
+        status = 'dead';
+      } else {
+        status = 'failed';
+        const wait = honoursRetryAfter(res.status) && res.retryAfter !== null ? Math.max(delay, res.retryAfter) : delay;
+        nextAttemptAt = now + wait;
+      }
+    }
+
+    this.outbox.recordAttempt(
+      row.id,
+      { delivery_id: row.id, attempt, at: res.at, status: res.status, ms: res.ms, error, response: res.snippet },
+      { status, nextAttemptAt },
+    );
+
+    // breaker: only an unhealthy endpoint counts against it (no answer, timeout, 5xx, 429)
+    const unhealthy = res.status === null || res.status >= 500 || res.status === 429;
+    const wasOpen = breaker.state === 'open';
+    if (unhealthy) breaker.failure(now, pass);
+    else breaker.success();
+    if (breaker.state === 'open') {
+      if (!wasOpen) this.logger.warn({ origin, webhook: wh.name }, 'circuit breaker open: probing instead of sending');
+      this.armBreaker(origin);
+    } else {
+      if (wasOpen) this.logger.info({ origin, webhook: wh.name }, 'circuit breaker closed');
+      this.wake(origin);
+    }
+
+    // counters
+    const c = this.perWebhook.get(wh.name) ?? { delivered: 0, failed: 0, dead: 0 };
+    this.perWebhook.set(wh.name, c);
+    if (ok) {
+      this.counters.delivered++;
+      c.delivered++;
+    } else {
+      this.counters.failed++;
+      c.failed++;
+      if (status === 'dead') {
+        this.counters.dead++;
+        c.dead++;
+      }
+    }
+
+    // log: one line per attempt; never headers or secrets
+    const line = {
+      event: row.event_name,
+      event_id: row.event_id,
+      call_id: row.call_key,
+      webhook: wh.name,
+      attempt,
+      status: res.status,
+      ms: res.ms,
+    };
+    if (ok) {
+      this.logger.info(line, 'webhook delivered');
+    } else if (isGone) {
+      this.gone.add(wh.name);
+      this.logger.error(
+        { ...line, reason: error },
+        `webhook "${wh.name}" answered 410 Gone: DISABLED until the configuration is reloaded; its deliveries stay pending`,
+      );
+    } else if (status === 'dead') {
+      this.logger.error(
+        { ...line, reason: error },
+        'webhook delivery dead: retry schedule exhausted; kept in the store (callhook replay re-sends it)',
+      );
+    } else {
+      this.logger.warn({ ...line, reason: error, retry_in_ms: nextAttemptAt - now }, 'webhook attempt failed');
+    }
+
+    if (this.onAttempt) {
+      try {
+        this.onAttempt({
+          eventId: row.event_id,
+          webhook: wh.name,
+          eventName: row.event_name,
+          callKey: row.call_key,
+          attempt,
+          status: res.status,
+          ok,
+          ms: res.ms,
+          error: ok ? null : error,
+          responseSnippet: res.snippet,
+        });
+      } catch (err) {
+        this.logger.error({ err }, 'onAttempt callback failed');
+      }
+    }
+
+    // move the lane on
+    if (status === 'delivered' || status === 'dead') {
+      lane.head = this.outbox.firstInLane(lane.webhook, lane.callKey) ?? null;
+    } else {
+      lane.head = {
+        ...row,
+        status,
+        attempts: attempt,
+        next_attempt_at: nextAttemptAt,
+        last_status: res.status,
+        last_error: error,
+        last_ms: res.ms,
+        last_response: res.snippet,
+      };
+    }
+  }
+}
+
+interface RequestOutcome {
+  /** epoch ms the attempt started */
+  at: number;
+  ms: number;
+  status: number | null;
+  retryAfter: number | null;
+  error: string | null;
+  snippet: string | null;
+  aborted: 'shutdown' | null;
+}
+
+/**
+ * Where a row goes now: its rendered URL, unless the webhook's URL was changed by a reload
+ * (then the new URL, keeping a GET's rendered query parameters), so fixing a wrong URL
+ * drains the backlog to the right place.
+ */
+export function effectiveUrl(row: Pick<DeliveryRow, 'url' | 'method'>, wh: Pick<WebhookConfig, 'url'>): URL {
+  const rendered = new URL(row.url);
+  const current = new URL(wh.url);
+  if (rendered.origin === current.origin && rendered.pathname === current.pathname) return rendered;
+  if (row.method === 'GET') {
+    for (const [k, v] of rendered.searchParams) if (!current.searchParams.has(k)) current.searchParams.append(k, v);
+  }
+  return current;
+}
+
+function describeRequestError(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  if (e?.code && e.message && !e.message.includes(e.code)) return `${e.code}: ${e.message}`;
+  return e?.message ?? String(err);
+}
+
+let cachedVersion: string | undefined;
+/** version of the nearest package.json named callhook (src/ and dist/src/ sit at different depths) */
+function packageVersion(): string {
+  if (cachedVersion) return cachedVersion;
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'callhook' && pkg.version) return (cachedVersion = pkg.version);
+    } catch {
+      /* try the next */
+    }
+  }
+  return (cachedVersion = '0.0.0');
+}

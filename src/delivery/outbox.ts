@@ -1,0 +1,394 @@
+/**
+ * The durable outbox: every rendered delivery is committed to SQLite (WAL) before its
+ * first attempt, and every attempt's outcome is written back, so a crash or restart loses
+ * nothing that enqueue() accepted once its batch was flushed. Enqueues are group-committed:
+ * appended to an in-memory batch that is written in one transaction at the end of the
+ * current turn of the event loop (or at once when it reaches BATCH_MAX rows). Listeners
+ * (the dispatcher) only see rows after their transaction committed.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { DeliveryStatus, RenderedDelivery } from './types.js';
+
+export const DB_FILE_NAME = 'callhook.db';
+/** a batch is flushed at once when it reaches this many rows */
+export const BATCH_MAX = 500;
+/** bytes of a response body kept with a delivery / attempt */
+export const RESPONSE_SNIPPET_BYTES = 256;
+
+/** The storage cannot be used: message names the path and what is wrong. */
+export class StorageError extends Error {
+  override readonly name = 'StorageError';
+  constructor(message: string, readonly path: string, override readonly cause?: unknown) {
+    super(message);
+  }
+}
+
+/** One row of the `deliveries` table. */
+export interface DeliveryRow {
+  id: number;
+  event_id: string;
+  webhook: string;
+  call_key: string;
+  event_name: string;
+  method: 'POST' | 'GET';
+  url: string;
+  body: string | null;
+  content_type: string | null;
+  created_at: number;
+  status: DeliveryStatus;
+  /** attempts made so far (all time) */
+  attempts: number;
+  /** attempts made before the last replay: the retry schedule restarts from here */
+  retry_from: number;
+  next_attempt_at: number;
+  last_status: number | null;
+  last_error: string | null;
+  last_ms: number | null;
+  last_response: string | null;
+  delivered_at: number | null;
+}
+
+/** One row of the `attempts` table. */
+export interface AttemptRow {
+  delivery_id: number;
+  attempt: number;
+  at: number;
+  status: number | null;
+  ms: number | null;
+  error: string | null;
+  response: string | null;
+}
+
+export interface OutboxOptions {
+  /** the storage directory (`storage.path`); the database is `callhook.db` inside */
+  path: string;
+  sync?: 'normal' | 'full';
+  /** delivered rows older than this are pruned by prune() (default 7 days) */
+  retentionMs?: number;
+  logger?: Logger;
+  now?: () => number;
+}
+
+export interface PendingStats {
+  pending: number;
+  oldestCreatedAt: number | null;
+  byWebhook: Record<string, number>;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS deliveries (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id        TEXT NOT NULL,
+  webhook         TEXT NOT NULL,
+  call_key        TEXT NOT NULL,
+  event_name      TEXT NOT NULL,
+  method          TEXT NOT NULL,
+  url             TEXT NOT NULL,
+  body            TEXT,
+  content_type    TEXT,
+  created_at      INTEGER NOT NULL,
+  status          TEXT NOT NULL DEFAULT 'pending',
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  retry_from      INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_status     INTEGER,
+  last_error      TEXT,
+  last_ms         INTEGER,
+  last_response   TEXT,
+  delivered_at    INTEGER
+);
+CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(webhook, call_key, id)
+  WHERE status IN ('pending', 'failed');
+CREATE INDEX IF NOT EXISTS deliveries_done ON deliveries(status, delivered_at);
+CREATE INDEX IF NOT EXISTS deliveries_call ON deliveries(call_key);
+CREATE TABLE IF NOT EXISTS attempts (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  delivery_id INTEGER NOT NULL,
+  attempt     INTEGER NOT NULL,
+  at          INTEGER NOT NULL,
+  status      INTEGER,
+  ms          INTEGER,
+  error       TEXT,
+  response    TEXT
+);
+CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts(delivery_id);
+`;
+
+/** `storage.path` (a directory) or a database file path → the database file */
+export function dbFileFor(path: string): string {
+  try {
+    if (statSync(path).isDirectory()) return join(path, DB_FILE_NAME);
+  } catch {
+    /* not there: treat as a directory name below */
+  }
+  return path.endsWith('.db') ? path : join(path, DB_FILE_NAME);
+}
+
+/** a short human reason for a filesystem or SQLite error */
+export function describeStorageError(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  switch (e?.code) {
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOTDIR':
+      return 'a component of the path is not a directory';
+    case 'EROFS':
+    case 'SQLITE_READONLY':
+      return 'read-only (permission denied or read-only file system)';
+    case 'ENOSPC':
+    case 'SQLITE_FULL':
+      return 'no space left on device';
+    case 'SQLITE_NOTADB':
+      return 'not a database (corrupt, or another kind of file)';
+    case 'SQLITE_CORRUPT':
+      return 'database is corrupt';
+    case 'SQLITE_CANTOPEN':
+      return 'unable to open the database file (permission denied or not a directory)';
+    default:
+      return e?.message ?? String(err);
+  }
+}
+
+/**
+ * Opens (creating if needed) the database file in WAL mode and checks it is writable.
+ * Throws StorageError naming the path and the problem.
+ */
+export function openDatabase(file: string, sync: 'normal' | 'full' = 'normal'): Database.Database {
+  let db: Database.Database;
+  try {
+    db = new Database(file);
+  } catch (err) {
+    throw new StorageError(`cannot open ${file}: ${describeStorageError(err)}`, file, err);
+  }
+  try {
+    db.pragma('busy_timeout = 5000');
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (String(mode).toLowerCase() !== 'wal') throw new Error(`cannot switch to WAL journal mode (got ${mode})`);
+    db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.exec(SCHEMA);
+    // prove we can write (a read-only file or directory fails here, not on the first event)
+    db.exec('BEGIN IMMEDIATE; COMMIT;');
+  } catch (err) {
+    try {
+      db.close();
+    } catch {
+      /* already broken */
+    }
+    throw new StorageError(`cannot use ${file}: ${describeStorageError(err)}`, file, err);
+  }
+  return db;
+}
+
+export class Outbox {
+  readonly file: string;
+  readonly retentionMs: number;
+  private readonly db: Database.Database;
+  private readonly logger?: Logger;
+  private readonly now: () => number;
+  private batch: RenderedDelivery[] = [];
+  private flushScheduled: NodeJS.Immediate | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private listeners: Array<(rows: DeliveryRow[]) => void> = [];
+  private closed = false;
+  private readonly stmt: ReturnType<typeof prepare>;
+  private readonly insertBatch: (ds: RenderedDelivery[]) => DeliveryRow[];
+  private readonly recordTx: (id: number, a: AttemptRow, next: AttemptOutcome) => void;
+  private readonly pruneTx: (before: number) => number;
+
+  constructor(opts: OutboxOptions) {
+    this.logger = opts.logger;
+    this.now = opts.now ?? Date.now;
+    this.retentionMs = opts.retentionMs ?? 7 * 24 * 3_600_000;
+    try {
+      mkdirSync(opts.path, { recursive: true });
+    } catch (err) {
+      throw new StorageError(`cannot create ${opts.path}: ${describeStorageError(err)}`, opts.path, err);
+    }
+    this.file = join(opts.path, DB_FILE_NAME);
+    this.db = openDatabase(this.file, opts.sync ?? 'normal');
+    this.stmt = prepare(this.db);
+    const s = this.stmt;
+
+    this.insertBatch = this.db.transaction((ds: RenderedDelivery[]) => {
+      const rows: DeliveryRow[] = [];
+      for (const d of ds) {
+        const info = s.insert.run(
+          d.eventId, d.webhook, d.callKey, d.eventName, d.method, d.url, d.body, d.contentType,
+          d.createdAt, d.createdAt,
+        );
+        rows.push({
+          id: Number(info.lastInsertRowid), event_id: d.eventId, webhook: d.webhook, call_key: d.callKey,
+          event_name: d.eventName, method: d.method, url: d.url, body: d.body, content_type: d.contentType,
+          created_at: d.createdAt, status: 'pending', attempts: 0, retry_from: 0, next_attempt_at: d.createdAt,
+          last_status: null, last_error: null, last_ms: null, last_response: null, delivered_at: null,
+        });
+      }
+      return rows;
+    });
+
+    this.recordTx = this.db.transaction((id: number, a: AttemptRow, next: AttemptOutcome) => {
+      s.insertAttempt.run(id, a.attempt, a.at, a.status, a.ms, a.error, a.response);
+      s.updateAfterAttempt.run(
+        next.status, a.attempt, next.nextAttemptAt, a.status, a.error, a.ms, a.response,
+        next.status === 'delivered' ? a.at : null, id,
+      );
+    });
+
+    this.pruneTx = this.db.transaction((before: number) => {
+      s.pruneAttempts.run(before);
+      return s.pruneDeliveries.run(before).changes;
+    });
+  }
+
+  /** called with each committed batch, in id order */
+  onCommit(listener: (rows: DeliveryRow[]) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** appends to the current batch; committed at the end of this turn (or now if the batch is full) */
+  enqueue(deliveries: RenderedDelivery[]): void {
+    if (this.closed) throw new StorageError(`outbox ${this.file} is closed`, this.file);
+    if (deliveries.length === 0) return;
+    for (const d of deliveries) this.batch.push(d);
+    if (this.batch.length >= BATCH_MAX) {
+      this.flush();
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = setImmediate(() => {
+        this.flushScheduled = null;
+        this.flush();
+      });
+    }
+  }
+
+  /** commits the batch now; returns the committed rows. A failed write keeps the batch and retries in 1 s. */
+  flush(): DeliveryRow[] {
+    if (this.batch.length === 0) return [];
+    const ds = this.batch;
+    this.batch = [];
+    let rows: DeliveryRow[];
+    try {
+      rows = this.insertBatch(ds);
+    } catch (err) {
+      this.batch = ds.concat(this.batch);
+      this.logger?.error(
+        { err: describeStorageError(err), file: this.file, batched: this.batch.length },
+        'outbox write failed; keeping the batch in memory and retrying',
+      );
+      if (!this.retryTimer && !this.closed) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = null;
+          this.flush();
+        }, 1000);
+        this.retryTimer.unref();
+      }
+      return [];
+    }
+    for (const l of this.listeners) {
+      try {
+        l(rows);
+      } catch (err) {
+        this.logger?.error({ err }, 'outbox listener failed');
+      }
+    }
+    return rows;
+  }
+
+  /** deliveries still to send (pending or failed), one entry per (webhook, call_key), oldest first */
+  openLanes(): Array<{ webhook: string; call_key: string; first_id: number }> {
+    return this.stmt.openLanes.all() as Array<{ webhook: string; call_key: string; first_id: number }>;
+  }
+
+  /** the oldest delivery still to send for (webhook, callKey) */
+  firstInLane(webhook: string, callKey: string): DeliveryRow | undefined {
+    return this.stmt.firstInLane.get(webhook, callKey) as DeliveryRow | undefined;
+  }
+
+  get(id: number): DeliveryRow | undefined {
+    return this.stmt.get.get(id) as DeliveryRow | undefined;
+  }
+
+  /** writes one attempt and the delivery's new state in one transaction */
+  recordAttempt(id: number, attempt: AttemptRow, next: AttemptOutcome): void {
+    this.recordTx(id, attempt, next);
+  }
+
+  /** deletes delivered rows (and their attempts) delivered before now - retentionMs; dead rows are kept */
+  prune(now = this.now()): number {
+    return this.pruneTx(now - this.retentionMs);
+  }
+
+  pendingStats(): PendingStats {
+    const rows = this.stmt.pendingByWebhook.all() as Array<{ webhook: string; n: number; oldest: number }>;
+    const byWebhook: Record<string, number> = {};
+    let pending = 0;
+    let oldest: number | null = null;
+    for (const r of rows) {
+      byWebhook[r.webhook] = r.n;
+      pending += r.n;
+      if (oldest === null || r.oldest < oldest) oldest = r.oldest;
+    }
+    return { pending, oldestCreatedAt: oldest, byWebhook };
+  }
+
+  /** changes when another connection (e.g. `callhook replay`) commits to the database */
+  dataVersion(): number {
+    return Number(this.db.pragma('data_version', { simple: true }));
+  }
+
+  /** flushes the batch and closes the database */
+  close(): void {
+    if (this.closed) return;
+    if (this.flushScheduled) clearImmediate(this.flushScheduled);
+    this.flushScheduled = null;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.flush();
+    this.closed = true;
+    if (this.batch.length > 0) {
+      this.logger?.error({ file: this.file, lost: this.batch.length }, 'outbox closed with unwritten deliveries');
+    }
+    this.db.close();
+  }
+}
+
+export interface AttemptOutcome {
+  status: DeliveryStatus;
+  nextAttemptAt: number;
+}
+
+function prepare(db: Database.Database) {
+  return {
+    insert: db.prepare(
+      `INSERT INTO deliveries (event_id, webhook, call_key, event_name, method, url, body, content_type,
+         created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertAttempt: db.prepare(
+      'INSERT INTO attempts (delivery_id, attempt, at, status, ms, error, response) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    updateAfterAttempt: db.prepare(
+      `UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?, last_error = ?,
+         last_ms = ?, last_response = ?, delivered_at = ? WHERE id = ?`,
+    ),
+    openLanes: db.prepare(
+      `SELECT webhook, call_key, MIN(id) AS first_id FROM deliveries
+        WHERE status IN ('pending', 'failed') GROUP BY webhook, call_key ORDER BY first_id`,
+    ),
+    firstInLane: db.prepare(
+      `SELECT * FROM deliveries WHERE webhook = ? AND call_key = ? AND status IN ('pending', 'failed')
+        ORDER BY id LIMIT 1`,
+    ),
+    get: db.prepare('SELECT * FROM deliveries WHERE id = ?'),
+    pendingByWebhook: db.prepare(
+      `SELECT webhook, COUNT(*) AS n, MIN(created_at) AS oldest FROM deliveries
+        WHERE status IN ('pending', 'failed') GROUP BY webhook`,
+    ),
+    pruneAttempts: db.prepare(
+      `DELETE FROM attempts WHERE delivery_id IN
+         (SELECT id FROM deliveries WHERE status = 'delivered' AND delivered_at < ?)`,
+    ),
+    pruneDeliveries: db.prepare(`DELETE FROM deliveries WHERE status = 'delivered' AND delivered_at < ?`),
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * `callhook demo`: the whole pipeline on a machine with no PBX. An AMI endpoint inside
+ * this process replays bundled real captures at their recorded pace (sped up), a webhook
+ * receiver listens on 127.0.0.1, and the real daemon (config file, durable outbox,
+ * dispatcher, signing) runs between them. Each delivered webhook is printed as a line.
+ */
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import type { CallEvent } from './calls/events.js';
+import { Daemon } from './daemon.js';
+import { verifySignature } from './hooks/signing.js';
+import { readCapture } from './pbx/capture.js';
+import { startAmiReplayServer } from './pbx/ami/replay-server.js';
+
+export interface DemoOptions {
+  pbx: 'asterisk' | 'freeswitch' | 'both';
+  speed: number;
+  out?: NodeJS.WritableStream;
+}
+
+const CAPTURES = fileURLToPath(new URL('../../demo/captures/', import.meta.url));
+const SECRET = 'demo-secret';
+const SIGNING_SECRET = 'whsec_ZGVtby1zaWduaW5nLXNlY3JldC0xMjM0NTY=';
+
+export async function runDemo(opts: DemoOptions): Promise<number> {
+  const out = opts.out ?? process.stdout;
+  const say = (s: string) => out.write(`${s}\n`);
+  const dir = mkdtempSync(join(tmpdir(), 'callhook-demo-'));
+  const received = { total: 0, badSignature: 0 };
+  const receiver = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      received.total++;
+      const h = (k: string) => String(req.headers[k] ?? '');
+      const ok = verifySignature(SIGNING_SECRET, h('webhook-id'), h('webhook-timestamp'), body, h('webhook-signature'));
+      if (!ok) received.badSignature++;
+      res.writeHead(ok ? 200 : 401).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  const receiverPort = (receiver.address() as AddressInfo).port;
+
+  const astDir = join(CAPTURES, 'asterisk');
+  const files = readdirSync(astDir).filter((f) => f.endsWith('.ami')).sort();
+  const ami = await startAmiReplayServer({
+    captures: files.map((f) => readCapture(join(astDir, f))).map((c) => ({ bytes: c.bytes, chunks: c.chunks ?? undefined })),
+    username: 'callhook',
+    secret: SECRET,
+    pace: 'recorded',
+    speed: opts.speed,
+  });
+
+  const configPath = join(dir, 'callhook.yaml');
+  writeFileSync(
+    configPath,
+    [
+      'pbx:',
+      '  - name: demo-asterisk',
+      '    type: asterisk',
+      '    host: 127.0.0.1',
+      `    port: ${ami.port}`,
+      '    username: callhook',
+      `    secret: ${SECRET}`,
+      '    trunks: ["PJSIP/caller*"]   # the captures\' callers play the outside world',
+      'webhooks:',
+      '  - name: demo-crm',
+      `    url: http://127.0.0.1:${receiverPort}/hooks/calls`,
+      '    events: ["*"]',
+      `    signing_secret: ${SIGNING_SECRET}`,
+      `storage: {path: ${JSON.stringify(join(dir, 'store'))}}`,
+      'http: {listen: off}',
+      'log: {level: warn}',
+      '',
+    ].join('\n'),
+  );
+
+  say(`callhook demo: replaying ${files.length} real Asterisk captures (${files.map((f) => f.replace(/\.ami$/, '')).join(', ')}) at ${opts.speed}x`);
+  say(`  AMI endpoint   127.0.0.1:${ami.port} (in-process replay of recorded bytes)`);
+  say(`  receiver       http://127.0.0.1:${receiverPort}/hooks/calls (checks Standard Webhooks signatures)`);
+  say(`  config         ${configPath}`);
+  say('');
+
+  const events = new Map<string, CallEvent>();
+  const counts = { events: 0, calls: new Set<string>(), ok: 0, failed: 0 };
+  const daemon = await Daemon.start({
+    configPath,
+    logger: pino({ level: 'warn' }, pino.destination(2)),
+    onEvent: (ev) => {
+      counts.events++;
+      if (ev.call_id) counts.calls.add(ev.call_id);
+      events.set(ev.id, ev);
+    },
+    onAttempt: (r) => {
+      const ev = events.get(r.eventId);
+      if (r.ok) counts.ok++;
+      else counts.failed++;
+      const who = ev?.endpoint?.replace(/^PJSIP\/|^sofia\/[^/]+\//, '') ?? ev?.queue?.name ?? '';
+      const status = r.status ?? r.error ?? 'error';
+      say(`${r.eventName.padEnd(15)} ${(ev?.context ?? '').padEnd(10)} ${who.padEnd(8)} -> ${status} in ${r.ms} ms`);
+      if (ev && r.ok) events.delete(r.eventId);
+    },
+  });
+  const connectedAt = Date.now();
+  await ami.done;
+  // let the last deliveries land
+  const deadline = Date.now() + 10_000;
+  while (daemon.dispatcher.stats().pending > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const stats = daemon.dispatcher.stats();
+  await daemon.stop();
+  await ami.close();
+  await new Promise<void>((r) => receiver.close(() => r()));
+  rmSync(dir, { recursive: true, force: true });
+
+  say('');
+  say(`summary: ${counts.calls.size} calls, ${counts.events} events, ${counts.ok} webhooks delivered, ${counts.failed} failed attempts, ` +
+    `${stats.pending} pending, receiver got ${received.total} (${received.badSignature} bad signatures) in ${((Date.now() - connectedAt) / 1000).toFixed(1)} s`);
+  say('next: edit config/callhook.example.yaml for your PBX and CRM, then see README.md "Install on a PBX host".');
+  return counts.failed === 0 && received.badSignature === 0 && stats.pending === 0 ? 0 : 1;
+}

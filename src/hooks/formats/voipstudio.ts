@@ -1,0 +1,101 @@
+/**
+ * `format: voipstudio`: VoIPstudio's call-event webhook body, for receivers written against
+ * VoIPstudio (field names and value formats as in its "Integrations - Webhooks" docs).
+ *
+ * Confirmed from VoIPstudio's docs: the event names, the states (INITIAL, RINGING,
+ * CONNECTED, ON_HOLD, HANGUP), `id`, `event_time` as "Y-m-d H:i:s", `event_name`,
+ * `call_id`, `state`, `connected_at`. The remaining field names follow the brief; their exact
+ * value conventions could not be confirmed and are our choices:
+ * - times are UTC "Y-m-d H:i:s"; `connected_at` null until answered;
+ * - `call_id` is our logical call id (a string; VoIPstudio's own ids are integers);
+ * - `destination` is "in" / "out"; internal (extension to extension) calls are "out", as
+ *   VoIPstudio reports calls placed by one of its users;
+ * - `src_id` / `dst_id` are the local endpoint (PJSIP/1001) on the side it is on, else null;
+ * - `src_hash` = md5("<pbx>:<call_id>"), stable for every event of the call;
+ * - `duration` whole seconds of the leg so far (0 before it ends);
+ * - `t_cause` the hangup cause as text ("Normal Clearing"), null before hangup;
+ * - `context` LOCAL_USER or QUEUE; DTMF events (canonical context CALL) say LOCAL_USER;
+ * - call.dtmf adds `dtmf_tag` (the key pressed) and `dtmf_target` ("caller" / "callee",
+ *   the party that pressed it).
+ * Other canonical events (call.reporting, agent.*, ivr.*) are not sent in this format.
+ */
+import { createHash } from 'node:crypto';
+import type { CallEvent } from '../../calls/events.js';
+import type { WebhookConfig } from '../../config/types.js';
+import { causeText } from '../../calls/causes.js';
+import { localSide, renderFormat, ymdHis, type PayloadFormat, type RenderCache, type RenderedPayload } from './common.js';
+
+const SENT = new Set<string>([
+  'call.initial',
+  'call.ringing',
+  'call.missed',
+  'call.connected',
+  'call.hangup',
+  'call.hold',
+  'call.unhold',
+  'call.dtmf',
+]);
+
+export interface VoipstudioPayload {
+  id: string;
+  event_time: string | null;
+  event_name: string;
+  call_id: string | null;
+  state: string | null;
+  connected_at: string | null;
+  start_time: string | null;
+  context: 'LOCAL_USER' | 'QUEUE';
+  destination: 'in' | 'out' | null;
+  duration: number;
+  t_cause: string | null;
+  src: string | null;
+  src_id: string | null;
+  src_name: string | null;
+  src_hash: string;
+  dst: string | null;
+  dst_id: string | null;
+  dst_name: string | null;
+  dtmf_tag?: string | null;
+  dtmf_target?: string | null;
+}
+
+export function toVoipstudio(ev: CallEvent): VoipstudioPayload {
+  // a DTMF event's endpoint is the party that pressed the key
+  const side = ev.dtmf ? (ev.dtmf.pressed_by === 'caller' ? 'src' : 'dst') : localSide(ev);
+  const p: VoipstudioPayload = {
+    id: ev.id,
+    event_time: ymdHis(ev.event_time),
+    event_name: ev.event_name,
+    call_id: ev.call_id,
+    state: ev.state,
+    connected_at: ymdHis(ev.connected_at),
+    start_time: ymdHis(ev.start_time),
+    context: ev.context === 'QUEUE' ? 'QUEUE' : 'LOCAL_USER',
+    destination: ev.direction === null ? null : ev.direction === 'in' ? 'in' : 'out',
+    duration: ev.duration === null ? 0 : Math.round(ev.duration),
+    t_cause: causeText(ev.hangup_cause),
+    src: ev.src,
+    src_id: side === 'src' ? ev.endpoint : null,
+    src_name: ev.src_name,
+    src_hash: createHash('md5').update(`${ev.pbx.name}:${ev.call_id ?? ev.leg_id ?? ev.id}`).digest('hex'),
+    dst: ev.dst,
+    dst_id: side === 'dst' ? ev.endpoint : null,
+    dst_name: ev.dst_name,
+  };
+  if (ev.event_name === 'call.dtmf') {
+    p.dtmf_tag = ev.dtmf?.digit ?? null;
+    p.dtmf_target = ev.dtmf?.pressed_by ?? null;
+  }
+  return p;
+}
+
+export const voipstudioFormat: PayloadFormat = {
+  name: 'voipstudio',
+  sends: (ev) => SENT.has(ev.event_name),
+  payload: (ev) => toVoipstudio(ev),
+  sharedAcrossWebhooks: true,
+};
+
+export function render(ev: CallEvent, webhook: WebhookConfig, cache?: RenderCache): RenderedPayload | null {
+  return renderFormat(voipstudioFormat, ev, webhook, cache);
+}

@@ -1,0 +1,64 @@
+/**
+ * A live Asterisk connection: the AMI client (framing, login, keepalive, reconnect,
+ * CoreShowChannels resync) feeding the AMI translator, whose signals go to the pipeline.
+ */
+import type { Logger } from 'pino';
+import type { PbxConfig } from '../../config/types.js';
+import type { ConnectionStats, PbxConnection, SignalHandler } from '../connection.js';
+import { AmiClient } from './client.js';
+import type { AmiMessage } from './framer.js';
+import { AmiTranslator } from './translator.js';
+
+export class AmiConnection implements PbxConnection {
+  private readonly client: AmiClient;
+  private readonly translator: AmiTranslator;
+  private reconnects = 0;
+  private events = 0;
+  private everConnected = false;
+
+  constructor(
+    readonly config: PbxConfig,
+    private readonly onSignals: SignalHandler,
+    private readonly logger: Logger,
+    keepVariables: string[],
+  ) {
+    this.translator = new AmiTranslator({ keepVariables });
+    this.client = new AmiClient({
+      host: config.host,
+      port: config.port,
+      username: config.username ?? '',
+      secret: config.secret,
+      actionTimeoutMs: config.action_timeout_ms,
+      pingIntervalMs: config.ping_interval_ms,
+      logger: logger.child({ pbx: config.name }),
+      name: config.name,
+    });
+    this.client.on('event', (m: AmiMessage) => {
+      this.events++;
+      const signals = this.translator.translate(m, Date.now());
+      if (signals.length) this.onSignals(config.name, signals);
+    });
+    this.client.on('resync', (list: AmiMessage[]) => {
+      if (this.everConnected) this.reconnects++;
+      this.everConnected = true;
+      this.onSignals(config.name, [this.translator.resync(list, Date.now())]);
+    });
+  }
+
+  start(): void {
+    this.client.start();
+  }
+
+  stop(): Promise<void> {
+    return this.client.stop();
+  }
+
+  stats(): ConnectionStats {
+    return {
+      connected: this.client.connected,
+      reconnects: this.reconnects,
+      parseErrors: this.translator.malformed + this.client.stats.malformedLines,
+      events: this.events,
+    };
+  }
+}

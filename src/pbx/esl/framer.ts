@@ -1,0 +1,247 @@
+/**
+ * FreeSWITCH Event Socket (ESL) framer: turns the raw TCP byte stream into messages.
+ *
+ * Wire format: a header block of `Name: value` lines ended by an empty line (LF LF), then,
+ * when the block has `Content-Length`, exactly that many BYTES of body. Bodies of
+ * `text/event-plain` are themselves URL-encoded header lines (plus an optional inner
+ * Content-Length body); bodies of `text/event-json` are one JSON object.
+ *
+ * The buffer is kept as bytes and only complete bodies are decoded, so a multi-byte UTF-8
+ * caller name split across TCP reads is never mangled and Content-Length is honoured as a
+ * byte count. Malformed input never throws: a bad `%` escape keeps its raw text, a
+ * malformed JSON event is counted and passed on with `event: null`, an oversized or
+ * unparseable frame is counted and the buffered bytes are dropped (the caller should then
+ * reconnect, since ESL has no resync marker).
+ *
+ * Written by hand instead of using `modesl` (see client.ts for the reasons).
+ */
+
+export interface EslMessage {
+  /** outer frame headers (Content-Type, Content-Length, Reply-Text, ...) */
+  headers: Record<string, string>;
+  /** decoded body, null when the frame has none */
+  body: string | null;
+  /**
+   * For text/event-plain and text/event-json frames: the event's own headers (the event
+   * body, if any, under `_body`, as FreeSWITCH's JSON format does). null when the body was
+   * malformed; undefined for frames that are not events.
+   */
+  event?: Record<string, string> | null;
+}
+
+export interface EslFramerStats {
+  /** complete frames returned */
+  messages: number;
+  /** event bodies that could not be parsed (malformed JSON, not an object) */
+  malformedEvents: number;
+  /** header blocks without a usable Content-Length, or over the size limits: buffer dropped */
+  framingErrors: number;
+  /** plain-event values with an invalid %-escape, kept raw */
+  badEscapes: number;
+}
+
+export interface EslFramerOptions {
+  /** largest header block in bytes (default 64 KiB) */
+  maxHeaderBytes?: number;
+  /** largest body in bytes (default 16 MiB) */
+  maxBodyBytes?: number;
+}
+
+const LF = 0x0a;
+
+export class EslFramer {
+  readonly stats: EslFramerStats = { messages: 0, malformedEvents: 0, framingErrors: 0, badEscapes: 0 };
+  private readonly maxHeaderBytes: number;
+  private readonly maxBodyBytes: number;
+  /** buffered bytes not yet returned as messages */
+  private parts: Buffer[] = [];
+  private partsLen = 0;
+  /** bytes needed before parsing can make progress (skip concat until then) */
+  private need = 0;
+  /** headers of a frame whose body is still incomplete */
+  private pendingHeaders: Record<string, string> | null = null;
+  private pendingBodyLen = 0;
+  /** last error, for the caller's log line */
+  lastError: string | null = null;
+
+  constructor(opts: EslFramerOptions = {}) {
+    this.maxHeaderBytes = opts.maxHeaderBytes ?? 64 * 1024;
+    this.maxBodyBytes = opts.maxBodyBytes ?? 16 * 1024 * 1024;
+  }
+
+  /** Bytes currently buffered (bounded by the header/body limits). */
+  get buffered(): number {
+    return this.partsLen;
+  }
+
+  push(chunk: Buffer): EslMessage[] {
+    if (chunk.length === 0) return [];
+    if (this.partsLen + chunk.length < this.need) {
+      this.parts.push(chunk);
+      this.partsLen += chunk.length;
+      return [];
+    }
+    const buf = this.parts.length === 0 ? chunk : Buffer.concat([...this.parts, chunk], this.partsLen + chunk.length);
+    this.parts = [];
+    this.partsLen = 0;
+    this.need = 0;
+
+    const out: EslMessage[] = [];
+    let pos = 0;
+    const len = buf.length;
+    while (pos < len) {
+      if (this.pendingHeaders === null) {
+        // skip stray blank lines between frames
+        while (pos < len && buf[pos] === LF) pos++;
+        if (pos >= len) break;
+        const end = buf.indexOf('\n\n', pos, 'latin1');
+        if (end === -1) {
+          if (len - pos > this.maxHeaderBytes) {
+            this.fail(`header block over ${this.maxHeaderBytes} bytes without an end`);
+            return out;
+          }
+          this.need = len - pos + 1;
+          break;
+        }
+        const headers = parseOuterHeaders(buf.toString('utf8', pos, end));
+        pos = end + 2;
+        const cl = headers['Content-Length'];
+        if (cl === undefined) {
+          out.push({ headers, body: null });
+          this.stats.messages++;
+          continue;
+        }
+        const n = /^\d+$/.test(cl) ? Number(cl) : NaN;
+        if (!Number.isSafeInteger(n) || n > this.maxBodyBytes) {
+          this.fail(`bad Content-Length ${JSON.stringify(cl.slice(0, 40))}`);
+          return out;
+        }
+        this.pendingHeaders = headers;
+        this.pendingBodyLen = n;
+      }
+      // body
+      const n = this.pendingBodyLen;
+      if (len - pos < n) {
+        this.need = n - (len - pos);
+        break;
+      }
+      const headers = this.pendingHeaders!;
+      this.pendingHeaders = null;
+      const body = buf.toString('utf8', pos, pos + n);
+      pos += n;
+      out.push(this.makeMessage(headers, body));
+      this.stats.messages++;
+    }
+    if (pos < len) {
+      const rest = buf.subarray(pos);
+      this.parts.push(rest);
+      this.partsLen = rest.length;
+      // `need` is relative to the buffered bytes
+      if (this.pendingHeaders !== null) this.need = this.pendingBodyLen;
+      else this.need = Math.max(this.need, rest.length + 1);
+    }
+    return out;
+  }
+
+  /** Forget all buffered bytes (after a reconnect). */
+  reset(): void {
+    this.parts = [];
+    this.partsLen = 0;
+    this.need = 0;
+    this.pendingHeaders = null;
+    this.pendingBodyLen = 0;
+  }
+
+  private fail(reason: string): void {
+    this.stats.framingErrors++;
+    this.lastError = reason;
+    this.reset();
+  }
+
+  private makeMessage(headers: Record<string, string>, body: string): EslMessage {
+    const type = headers['Content-Type'];
+    if (type === 'text/event-plain') {
+      const ev = parsePlainEvent(body, this.stats);
+      if (ev === null) this.stats.malformedEvents++;
+      return { headers, body, event: ev };
+    }
+    if (type === 'text/event-json') {
+      let ev: Record<string, string> | null = null;
+      try {
+        const v: unknown = JSON.parse(body);
+        if (v !== null && typeof v === 'object' && !Array.isArray(v)) ev = v as Record<string, string>;
+      } catch {
+        ev = null;
+      }
+      if (ev === null) this.stats.malformedEvents++;
+      return { headers, body, event: ev };
+    }
+    return { headers, body };
+  }
+}
+
+/** The event headers of an event message (plain or json), or null. */
+export function eventOf(msg: EslMessage): Record<string, string> | null {
+  return msg.event ?? null;
+}
+
+/** Outer header block: plain `Name: value` lines, not URL-encoded. */
+function parseOuterHeaders(text: string): Record<string, string> {
+  const h: Record<string, string> = {};
+  let start = 0;
+  while (start < text.length) {
+    let nl = text.indexOf('\n', start);
+    if (nl === -1) nl = text.length;
+    const colon = text.indexOf(':', start);
+    if (colon !== -1 && colon < nl) {
+      const v = text.charCodeAt(colon + 1) === 0x20 ? colon + 2 : colon + 1;
+      h[text.slice(start, colon)] = text.slice(v, nl);
+    }
+    start = nl + 1;
+  }
+  return h;
+}
+
+/**
+ * Plain event body: URL-encoded `Name: value` lines, then optionally an empty line and an
+ * inner body (its length in the inner Content-Length header, not URL-encoded). Never throws.
+ * Only values containing `%` are decoded (one decodeURIComponent each; decoding the whole
+ * block at once was measured slower, because building the ~150-key object dominates).
+ */
+export function parsePlainEvent(text: string, stats?: EslFramerStats): Record<string, string> | null {
+  const h: Record<string, string> = {};
+  let start = 0;
+  const len = text.length;
+  let any = false;
+  while (start < len) {
+    let nl = text.indexOf('\n', start);
+    if (nl === -1) nl = len;
+    if (nl === start) {
+      // empty line: the rest is the event body
+      const bodyStart = start + 1;
+      if (bodyStart < len) {
+        const cl = h['Content-Length'];
+        const n = cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : len - bodyStart;
+        h._body = text.slice(bodyStart, bodyStart + n);
+      }
+      break;
+    }
+    const colon = text.indexOf(': ', start);
+    if (colon !== -1 && colon < nl) {
+      const raw = text.slice(colon + 2, nl);
+      h[text.slice(start, colon)] = raw.indexOf('%') === -1 ? raw : urlDecode(raw, stats);
+      any = true;
+    }
+    start = nl + 1;
+  }
+  return any ? h : null;
+}
+
+function urlDecode(raw: string, stats?: EslFramerStats): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    if (stats) stats.badEscapes++;
+    return raw;
+  }
+}

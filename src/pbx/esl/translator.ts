@@ -1,0 +1,529 @@
+/**
+ * FreeSWITCH ESL translator: turns ESL event headers into the normalized signals of
+ * src/calls/signals.ts (the same ones the Asterisk adapter produces).
+ *
+ * FreeSWITCH traps handled here (see the captures' README):
+ * - Channel-Call-UUID is the A-leg's UUID on a B-leg's CHANNEL_CREATE but the B-leg's own
+ *   UUID on its later events: the call id is remembered per leg at creation.
+ * - the inbound leg goes CHANNEL_CALLSTATE RINGING at routing, and gets a CHANNEL_PROGRESS
+ *   when FreeSWITCH relays the callee's 180 to it: only outbound legs ring.
+ * - mod_callcenter agent legs carry no Other-Leg-Unique-ID; they are linked to the caller
+ *   through variable_cc_member_session_uuid (set at origination) / CC-Member-Session-UUID.
+ * - member-queue-end may arrive after the caller's CHANNEL_HANGUP_COMPLETE: the stay is
+ *   closed from the hangup's cc_* variables so queue.leave always precedes the leg's hangup.
+ * - CHANNEL_HOLD and CHANNEL_CALLSTATE HELD both fire for one re-INVITE: one signal.
+ * - DTMF-Duration is in 8 kHz samples.
+ */
+import { causeCode, sipStatusForCause } from '../../calls/causes.js';
+import type { QueueLeave, Resync, Signal } from '../../calls/signals.js';
+
+type Ev = Record<string, string>;
+
+interface LegInfo {
+  callId: string;
+  inbound: boolean;
+  /** the leg that dialled this one (bridge B-leg, or the queue caller for an agent leg) */
+  parent: string | null;
+  answered: boolean;
+  rang: boolean;
+  held: boolean;
+  ended: boolean;
+}
+
+interface QueueStay {
+  callId: string;
+  queue: string;
+  joinedAt: number;
+  bridged: boolean;
+}
+
+export interface EslTranslatorStats {
+  /** events without Event-Name / Unique-ID where one is required */
+  malformed: number;
+  /** events that produced no signal because nothing maps them (not an error) */
+  ignored: number;
+}
+
+const MAX_LEGS = 50_000;
+/** a relayed copy of a digit arrives within this window on another leg of the call */
+const DTMF_DUP_WINDOW_MS = 200;
+
+export class EslTranslator {
+  readonly stats: EslTranslatorStats = { malformed: 0, ignored: 0 };
+  private readonly pbxName: string;
+  private readonly legs = new Map<string, LegInfo>();
+  private readonly stays = new Map<string, QueueStay>();
+  private readonly agentStatus = new Map<string, string>();
+  private readonly lastDtmf = new Map<string, { legId: string; digit: string; time: number }>();
+
+  constructor(opts: { pbxName: string }) {
+    this.pbxName = opts.pbxName;
+  }
+
+  /** the PBX connection this translator belongs to (for log lines) */
+  get name(): string {
+    return this.pbxName;
+  }
+
+  translate(ev: Ev, receivedAt: number): Signal[] {
+    const name = str(ev['Event-Name']);
+    if (!name) {
+      this.stats.malformed++;
+      return [];
+    }
+    const time = eventTime(ev) ?? receivedAt;
+    switch (name) {
+      case 'CHANNEL_CREATE':
+        return this.onCreate(ev, time);
+      case 'CHANNEL_PROGRESS':
+      case 'CHANNEL_PROGRESS_MEDIA':
+        return this.onProgress(ev, name, time);
+      case 'CHANNEL_ANSWER':
+        return this.onAnswer(ev, name, time);
+      case 'CHANNEL_BRIDGE':
+        return this.onBridge(ev, time);
+      case 'CHANNEL_HOLD':
+        return this.onHold(ev, name, true, time);
+      case 'CHANNEL_UNHOLD':
+        return this.onHold(ev, name, false, time);
+      case 'CHANNEL_CALLSTATE': {
+        const cs = str(ev['Channel-Call-State']);
+        if (cs === 'HELD') return this.onHold(ev, name, true, time);
+        if (cs === 'UNHELD') return this.onHold(ev, name, false, time);
+        this.stats.ignored++;
+        return [];
+      }
+      case 'DTMF':
+        return this.onDtmf(ev, time);
+      case 'CHANNEL_HANGUP_COMPLETE':
+        return this.onHangup(ev, time);
+      case 'CUSTOM':
+        if (str(ev['Event-Subclass']) === 'callcenter::info') return this.onCallcenter(ev, time);
+        this.stats.ignored++;
+        return [];
+      default:
+        this.stats.ignored++;
+        return [];
+    }
+  }
+
+  /** Rows of `api show channels as json` -> a resync signal; also re-seeds the leg table. */
+  resync(rows: unknown[], time: number): Signal {
+    const live: Resync['live'] = [];
+    const seen = new Set<string>();
+    for (const r of rows) {
+      if (r === null || typeof r !== 'object') continue;
+      const row = r as Record<string, unknown>;
+      const legId = str(row.uuid);
+      const channel = str(row.name);
+      if (!legId || !channel) continue;
+      const inbound = str(row.direction) === 'inbound';
+      const callId = str(row.call_uuid) || legId;
+      const cs = str(row.callstate);
+      const answered = cs === 'ACTIVE' || cs === 'HELD' || cs === 'UNHELD' || cs === 'RING_WAIT';
+      seen.add(legId);
+      const known = this.legs.get(legId);
+      if (known) {
+        known.answered ||= answered;
+      } else {
+        this.remember(legId, {
+          callId,
+          inbound,
+          parent: null,
+          answered,
+          rang: !inbound && cs === 'RINGING',
+          held: cs === 'HELD',
+          ended: false,
+        });
+      }
+      live.push({
+        callId: known?.callId ?? callId,
+        legId,
+        channel,
+        endpoint: endpointOfChannel(channel),
+        number: inbound ? orNull(str(row.cid_num)) : orNull(str(row.callee_num)) ?? orNull(str(row.dest)),
+        name: inbound ? orNull(str(row.cid_name)) : calleeName(str(row.callee_name)),
+        exten: orNull(str(row.dest)),
+        answered,
+      });
+    }
+    for (const id of [...this.legs.keys()]) if (!seen.has(id)) this.legs.delete(id);
+    for (const id of [...this.stays.keys()]) if (!seen.has(id)) this.stays.delete(id);
+    return { kind: 'resync', time, raw: 'show channels', live };
+  }
+
+  // --- channel events -----------------------------------------------------------------
+
+  private onCreate(ev: Ev, time: number): Signal[] {
+    const legId = str(ev['Unique-ID']);
+    const channel = str(ev['Channel-Name']);
+    if (!legId || !channel) {
+      this.stats.malformed++;
+      return [];
+    }
+    if (this.legs.has(legId)) return [];
+    const inbound = str(ev['Call-Direction']) === 'inbound';
+    const ccMember = str(ev.variable_cc_member_session_uuid);
+    const ccAgentLeg = !inbound && str(ev.variable_cc_side) === 'agent' && ccMember !== '';
+    const parent = str(ev['Other-Leg-Unique-ID']) || (ccAgentLeg ? ccMember : '') || null;
+    const ownCallUuid = str(ev['Channel-Call-UUID']);
+    let callId: string;
+    const parentInfo = parent ? this.legs.get(parent) : undefined;
+    if (parentInfo) callId = parentInfo.callId;
+    else if (parent) callId = ownCallUuid && ownCallUuid !== legId ? ownCallUuid : parent;
+    else callId = ownCallUuid || legId;
+
+    this.remember(legId, { callId, inbound, parent, answered: false, rang: false, held: false, ended: false });
+
+    const exten = orNull(str(ev['Caller-Destination-Number']));
+    const out: Signal[] = [
+      {
+        kind: 'leg.created',
+        time,
+        raw: 'CHANNEL_CREATE',
+        callId,
+        legId,
+        channel,
+        endpoint: endpointOfChannel(channel),
+        number: inbound ? orNull(str(ev['Caller-Caller-ID-Number'])) : orNull(str(ev['Caller-Callee-ID-Number'])) ?? exten,
+        name: inbound ? orNull(str(ev['Caller-Caller-ID-Name'])) : calleeName(str(ev['Caller-Callee-ID-Name'])),
+        exten,
+        dialplanContext: orNull(str(ev['Caller-Context'])),
+        parentLegId: parent,
+      },
+    ];
+    if (parent) {
+      out.push({ kind: 'leg.dialed', time, raw: 'CHANNEL_CREATE', callId, legId: parent, peerLegId: legId, dialled: exten });
+    }
+    if (ccAgentLeg) {
+      out.push({
+        kind: 'queue.offer',
+        time,
+        raw: 'CHANNEL_CREATE',
+        callId,
+        legId: ccMember,
+        queue: queueName(str(ev.variable_cc_queue)),
+        memberLegId: legId,
+        member: orNull(str(ev.variable_cc_agent)),
+      });
+    }
+    return out;
+  }
+
+  private onProgress(ev: Ev, raw: string, time: number): Signal[] {
+    const leg = this.legOf(ev);
+    if (!leg) return [];
+    // an inbound leg "progresses" when FreeSWITCH relays the callee's 180 to the caller:
+    // the caller's endpoint did not ring
+    if (leg.info.inbound || leg.info.rang || leg.info.answered) return [];
+    leg.info.rang = true;
+    return [{ kind: 'leg.ringing', time, raw, callId: leg.info.callId, legId: leg.id }];
+  }
+
+  private onAnswer(ev: Ev, raw: string, time: number): Signal[] {
+    const leg = this.legOf(ev);
+    if (!leg) return [];
+    return this.answer(leg.id, leg.info, raw, time);
+  }
+
+  private answer(legId: string, info: LegInfo, raw: string, time: number): Signal[] {
+    if (info.answered || info.ended) return [];
+    info.answered = true;
+    const out: Signal[] = [{ kind: 'leg.answered', time, raw, callId: info.callId, legId }];
+    if (info.parent) out.push({ kind: 'leg.dial_end', time, raw, callId: info.callId, legId, status: 'ANSWER' });
+    return out;
+  }
+
+  private onBridge(ev: Ev, time: number): Signal[] {
+    const leg = this.legOf(ev);
+    if (!leg) return [];
+    const out = this.answer(leg.id, leg.info, 'CHANNEL_BRIDGE', time);
+    const otherId = str(ev['Other-Leg-Unique-ID']);
+    const other = otherId ? this.legs.get(otherId) : undefined;
+    if (other) out.push(...this.answer(otherId, other, 'CHANNEL_BRIDGE', time));
+    const stay = this.stays.get(leg.id);
+    if (stay) stay.bridged = true;
+    return out;
+  }
+
+  private onHold(ev: Ev, raw: string, on: boolean, time: number): Signal[] {
+    const leg = this.legOf(ev);
+    if (!leg || leg.info.held === on) return [];
+    leg.info.held = on;
+    return [{ kind: 'leg.hold', time, raw, callId: leg.info.callId, legId: leg.id, on }];
+  }
+
+  private onDtmf(ev: Ev, time: number): Signal[] {
+    const leg = this.legOf(ev);
+    const digit = str(ev['DTMF-Digit']);
+    if (!leg || !digit) {
+      if (!digit) this.stats.malformed++;
+      return [];
+    }
+    const last = this.lastDtmf.get(leg.info.callId);
+    if (last && last.legId !== leg.id && last.digit === digit && Math.abs(time - last.time) <= DTMF_DUP_WINDOW_MS) {
+      return []; // the copy FreeSWITCH relayed to the other leg
+    }
+    this.lastDtmf.set(leg.info.callId, { legId: leg.id, digit, time });
+    const samples = Number(str(ev['DTMF-Duration']));
+    const durationMs = str(ev['DTMF-Duration']) !== '' && Number.isFinite(samples) ? Math.round(samples / 8) : null;
+    return [{ kind: 'leg.dtmf', time, raw: 'DTMF', callId: leg.info.callId, legId: leg.id, digit, durationMs }];
+  }
+
+  private onHangup(ev: Ev, time: number): Signal[] {
+    const leg = this.legOf(ev);
+    if (!leg || leg.info.ended) return [];
+    const { id: legId, info } = leg;
+    info.ended = true;
+    const out: Signal[] = [];
+    const raw = 'CHANNEL_HANGUP_COMPLETE';
+
+    const stay = this.stays.get(legId);
+    if (stay) out.push(this.leaveFromHangup(legId, stay, ev, time));
+
+    const causeName = orNull(str(ev['Hangup-Cause']) || str(ev.variable_hangup_cause));
+    const q850 = Number(str(ev.variable_hangup_cause_q850));
+    const cause = str(ev.variable_hangup_cause_q850) !== '' && Number.isInteger(q850) ? q850 : causeCode(causeName);
+    if (info.parent && !info.answered) {
+      out.push({ kind: 'leg.dial_end', time, raw, callId: info.callId, legId, status: dialStatus(causeName) });
+    }
+    const term = Number(str(ev.variable_sip_term_status) || str(ev.variable_sip_invite_failure_status));
+    const sipStatus = Number.isInteger(term) && term >= 100 ? term : sipStatusForCause(cause, info.answered);
+    out.push({
+      kind: 'leg.hangup',
+      time,
+      raw,
+      callId: info.callId,
+      legId,
+      cause,
+      causeName,
+      sipStatus,
+      byEndpoint: byEndpoint(str(ev.variable_sip_hangup_disposition)),
+    });
+    this.legs.delete(legId);
+    if (info.parent === null) this.lastDtmf.delete(info.callId);
+    return out;
+  }
+
+  // --- mod_callcenter -------------------------------------------------------------------
+
+  private onCallcenter(ev: Ev, time: number): Signal[] {
+    const action = str(ev['CC-Action']);
+    switch (action) {
+      case 'member-queue-start': {
+        const legId = str(ev['CC-Member-Session-UUID']) || str(ev['Unique-ID']);
+        if (!legId) {
+          this.stats.malformed++;
+          return [];
+        }
+        if (this.stays.has(legId)) return [];
+        const callId = this.legs.get(legId)?.callId ?? (str(ev['Channel-Call-UUID']) || legId);
+        const queue = queueName(str(ev['CC-Queue']));
+        this.stays.set(legId, { callId, queue, joinedAt: time, bridged: false });
+        return [{ kind: 'queue.join', time, raw: action, callId, legId, queue, position: null }];
+      }
+      case 'bridge-agent-start': {
+        const agentLeg = str(ev['CC-Agent-UUID']) || str(ev['Unique-ID']);
+        const member = str(ev['CC-Member-Session-UUID']);
+        const stay = member ? this.stays.get(member) : undefined;
+        if (stay) stay.bridged = true;
+        const info = agentLeg ? this.legs.get(agentLeg) : undefined;
+        return info ? this.answer(agentLeg, info, action, time) : [];
+      }
+      case 'member-queue-end': {
+        const legId = str(ev['CC-Member-Session-UUID']) || str(ev['Unique-ID']);
+        const stay = legId ? this.stays.get(legId) : undefined;
+        if (!stay) return []; // already closed by the caller's hangup
+        this.stays.delete(legId);
+        const cause = str(ev['CC-Cause']);
+        const joined = Number(str(ev['CC-Member-Joined-Time']));
+        const until = Number(str(ev['CC-Agent-Answered-Time']) || str(ev['CC-Member-Leaving-Time']));
+        return [
+          {
+            kind: 'queue.leave',
+            time,
+            raw: action,
+            callId: stay.callId,
+            legId,
+            queue: stay.queue,
+            disposition: disposition(cause, str(ev['CC-Cancel-Reason']), stay.bridged),
+            position: null,
+            waitSeconds: joined > 0 && until >= joined ? until - joined : Math.round((time - stay.joinedAt) / 1000),
+          },
+        ];
+      }
+      case 'agent-status-change':
+        return this.onAgentStatus(ev, time);
+      default:
+        // agent-offering (the agent leg's CHANNEL_CREATE carries the link), members-count,
+        // agent-state-change, bridge-agent-end / -fail (the agent leg's hangup covers them)
+        this.stats.ignored++;
+        return [];
+    }
+  }
+
+  private leaveFromHangup(legId: string, stay: QueueStay, ev: Ev, time: number): QueueLeave {
+    this.stays.delete(legId);
+    const joined = Number(str(ev.variable_cc_queue_joined_epoch));
+    const until = Number(str(ev.variable_cc_queue_answered_epoch) || str(ev.variable_cc_queue_canceled_epoch));
+    return {
+      kind: 'queue.leave',
+      time,
+      raw: 'CHANNEL_HANGUP_COMPLETE',
+      callId: stay.callId,
+      legId,
+      queue: stay.queue,
+      disposition: disposition(str(ev.variable_cc_cause), str(ev.variable_cc_cancel_reason), stay.bridged),
+      position: null,
+      waitSeconds: joined > 0 && until >= joined ? until - joined : Math.round((time - stay.joinedAt) / 1000),
+    };
+  }
+
+  private onAgentStatus(ev: Ev, time: number): Signal[] {
+    const member = str(ev['CC-Agent']);
+    const status = str(ev['CC-Agent-Status']);
+    if (!member || !status) {
+      this.stats.malformed++;
+      return [];
+    }
+    const prev = this.agentStatus.get(member);
+    this.agentStatus.set(member, status);
+    let action: 'login' | 'logout' | 'paused' | 'unpaused';
+    if (status === 'Logged Out') action = 'logout';
+    else if (status === 'On Break') action = 'paused';
+    else if (status.startsWith('Available')) action = prev === 'On Break' ? 'unpaused' : 'login';
+    else {
+      this.stats.ignored++;
+      return [];
+    }
+    if (prev === status) return [];
+    return [
+      {
+        kind: 'agent.status',
+        time,
+        raw: 'agent-status-change',
+        action,
+        queue: orNull(str(ev['CC-Queue'])),
+        member,
+        memberName: null,
+        reason: status,
+      },
+    ];
+  }
+
+  // --- helpers ----------------------------------------------------------------------------
+
+  /** the leg an event is about; legs created before we connected are adopted */
+  private legOf(ev: Ev): { id: string; info: LegInfo } | null {
+    const id = str(ev['Unique-ID']);
+    if (!id) {
+      this.stats.malformed++;
+      return null;
+    }
+    let info = this.legs.get(id);
+    if (!info) {
+      const inbound = str(ev['Call-Direction']) === 'inbound';
+      const other = str(ev['Other-Leg-Unique-ID']);
+      const callUuid = str(ev['Channel-Call-UUID']) || id;
+      info = {
+        callId: this.legs.get(other)?.callId ?? callUuid,
+        inbound,
+        parent: inbound ? null : other || null,
+        answered: str(ev['Answer-State']) === 'answered',
+        rang: false,
+        held: false,
+        ended: false,
+      };
+      this.remember(id, info);
+    }
+    return { id, info };
+  }
+
+  private remember(id: string, info: LegInfo): void {
+    if (this.legs.size >= MAX_LEGS) {
+      const oldest = this.legs.keys().next().value;
+      if (oldest !== undefined) this.legs.delete(oldest);
+    }
+    this.legs.set(id, info);
+  }
+}
+
+/** Event-Date-Timestamp (microseconds) -> epoch ms */
+function eventTime(ev: Ev): number | null {
+  const us = Number(str(ev['Event-Date-Timestamp']));
+  return Number.isFinite(us) && us > 0 ? Math.floor(us / 1000) : null;
+}
+
+/** sofia/internal/1001@10.0.0.1:5060 -> sofia/internal/1001 */
+export function endpointOfChannel(channel: string): string {
+  const at = channel.indexOf('@');
+  return at === -1 ? channel : channel.slice(0, at);
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v);
+}
+
+function orNull(s: string): string | null {
+  return s === '' ? null : s;
+}
+
+/** FreeSWITCH fills the callee name of an outbound leg with a placeholder */
+function calleeName(s: string): string | null {
+  return s === '' || s === 'Outbound Call' ? null : s;
+}
+
+function queueName(s: string): string {
+  // mod_callcenter names queues `name@domain` in some configs; the captures use plain names
+  return s;
+}
+
+/** recv_* = the endpoint sent BYE / CANCEL / a final error itself */
+function byEndpoint(disposition: string): boolean | null {
+  if (disposition.startsWith('recv_')) return true;
+  if (disposition.startsWith('send_')) return false;
+  return null;
+}
+
+/** How a dial attempt that was not answered ended, in Asterisk DialStatus terms. */
+export function dialStatus(causeName: string | null): string {
+  switch (causeName) {
+    case 'NO_ANSWER':
+    case 'NO_USER_RESPONSE':
+    case 'ALLOTTED_TIMEOUT':
+    case 'PROGRESS_TIMEOUT':
+      return 'NOANSWER';
+    case 'USER_BUSY':
+    case 'CALL_REJECTED':
+      return 'BUSY';
+    case 'UNALLOCATED_NUMBER':
+    case 'NO_ROUTE_DESTINATION':
+    case 'USER_NOT_REGISTERED':
+    case 'SUBSCRIBER_ABSENT':
+    case 'DESTINATION_OUT_OF_ORDER':
+    case 'INVALID_NUMBER_FORMAT':
+      return 'CHANUNAVAIL';
+    case 'NORMAL_CIRCUIT_CONGESTION':
+    case 'SWITCH_CONGESTION':
+    case 'NORMAL_TEMPORARY_FAILURE':
+    case 'NETWORK_OUT_OF_ORDER':
+    case 'RECOVERY_ON_TIMER_EXPIRE':
+    case 'INCOMPATIBLE_DESTINATION':
+      return 'CONGESTION';
+    default:
+      // ORIGINATOR_CANCEL, LOSE_RACE, PICKED_OFF, NORMAL_CLEARING, MANAGER_REQUEST...:
+      // the dialling side gave up, not the endpoint's own ring
+      return 'CANCEL';
+  }
+}
+
+function disposition(ccCause: string, cancelReason: string, bridged: boolean): QueueLeave['disposition'] {
+  const c = ccCause.toLowerCase();
+  if (c === 'terminated' || c === 'answered') return 'answered';
+  if (c === 'cancel') {
+    if (cancelReason === 'TIMEOUT' || cancelReason === 'NO_AGENT_TIMEOUT') return 'timeout';
+    if (cancelReason === 'EXIT_WITH_KEY') return null;
+    return 'abandoned';
+  }
+  return bridged ? 'answered' : 'abandoned';
+}

@@ -1,0 +1,101 @@
+/**
+ * The shared right-hand side of the data path: signals -> call tracker (one per PBX) ->
+ * router -> rendered deliveries -> sink (the durable outbox). PBX adapters feed it;
+ * `simulate` feeds it from a capture with no sink.
+ */
+import type { Logger } from 'pino';
+import type { CallEvent } from './calls/events.js';
+import type { Signal } from './calls/signals.js';
+import { CallTracker } from './calls/tracker.js';
+import type { Config, PbxConfig } from './config/types.js';
+import { globMatcher } from './config/glob.js';
+import { Router } from './hooks/router.js';
+import type { DeliverySink } from './delivery/types.js';
+
+export interface PipelineHooks {
+  /** every event the trackers emit, before routing */
+  onEvent?: (ev: CallEvent) => void;
+}
+
+export function createTracker(pbx: PbxConfig, config: Pick<Config, 'calls'>): CallTracker {
+  return new CallTracker({
+    pbx: { name: pbx.name, type: pbx.type },
+    source: pbx.type === 'asterisk' ? 'ami' : 'esl',
+    isTrunk: globMatcher(pbx.trunks),
+    orphanTimeoutMs: pbx.orphan_timeout_ms,
+    recordingVariable: config.calls.recording_variable,
+    recordingUrl: config.calls.recording_url,
+  });
+}
+
+export class Pipeline {
+  private readonly trackers = new Map<string, CallTracker>();
+  private router: Router;
+
+  constructor(
+    config: Config,
+    private readonly sink: DeliverySink | null,
+    private readonly logger: Logger,
+    private readonly hooks: PipelineHooks = {},
+  ) {
+    this.router = new Router(config.webhooks);
+    for (const pbx of config.pbx) this.trackers.set(pbx.name, createTracker(pbx, config));
+  }
+
+  /** Feed one PBX's signals through its tracker, the router and into the outbox. */
+  handle(pbxName: string, signals: Signal[]): void {
+    const tracker = this.trackers.get(pbxName);
+    if (!tracker) return;
+    for (const sig of signals) {
+      let events: CallEvent[];
+      try {
+        events = tracker.apply(sig);
+      } catch (err) {
+        // a tracker bug must not take the daemon down: log the signal that caused it
+        this.logger.error({ err, pbx: pbxName, signal: sig.kind, raw: sig.raw }, 'tracker failed on a signal; skipped');
+        continue;
+      }
+      for (const ev of events) this.emit(ev);
+    }
+  }
+
+  /** The daemon's clock, for orphan legs. */
+  tick(now: number): void {
+    for (const name of this.trackers.keys()) this.handle(name, [{ kind: 'tick', time: now, raw: 'tick' }]);
+  }
+
+  /** Apply a reloaded config: new routes at once; calls in progress keep their trackers. */
+  update(config: Config): void {
+    this.router = new Router(config.webhooks);
+    for (const pbx of config.pbx) {
+      if (!this.trackers.has(pbx.name)) this.trackers.set(pbx.name, createTracker(pbx, config));
+    }
+    for (const name of [...this.trackers.keys()]) {
+      if (!config.pbx.some((p) => p.name === name)) this.trackers.delete(name);
+    }
+  }
+
+  snapshot(): Array<{ pbx: string; calls: ReturnType<CallTracker['snapshot']> }> {
+    return [...this.trackers].map(([pbx, t]) => ({ pbx, calls: t.snapshot() }));
+  }
+
+  get activeCalls(): number {
+    let n = 0;
+    for (const t of this.trackers.values()) n += t.activeCalls;
+    return n;
+  }
+
+  get activeLegs(): number {
+    let n = 0;
+    for (const t of this.trackers.values()) n += t.activeLegs;
+    return n;
+  }
+
+  private emit(ev: CallEvent): void {
+    this.hooks.onEvent?.(ev);
+    this.logger.debug({ event: ev.event_name, call_id: ev.call_id, leg_id: ev.leg_id, state: ev.state, context: ev.context }, 'call event');
+    if (!this.sink) return;
+    const deliveries = this.router.route(ev);
+    if (deliveries.length) this.sink.enqueue(deliveries);
+  }
+}

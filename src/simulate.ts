@@ -1,0 +1,41 @@
+/**
+ * `callhook simulate`: a raw AMI/ESL capture through the same framer, translator and
+ * tracker as the daemon, with no network and no outbox. Prints the canonical events.
+ */
+import type { CallEvent } from './calls/events.js';
+import type { PbxType } from './calls/signals.js';
+import type { Config, PbxConfig } from './config/types.js';
+import { decodeCapture } from './pbx/capture.js';
+import { createTracker } from './pipeline.js';
+
+/** The PBX settings simulate uses: the config's first PBX of that type, or defaults. */
+export function simulatedPbx(type: PbxType, config?: Config | null): PbxConfig {
+  const fromConfig = config?.pbx.find((p) => p.type === type);
+  if (fromConfig) return fromConfig;
+  return {
+    name: 'pbx1',
+    type,
+    host: '127.0.0.1',
+    port: type === 'asterisk' ? 5038 : 8021,
+    username: null,
+    secret: '',
+    trunks: [],
+    event_format: 'plain',
+    action_timeout_ms: 10_000,
+    ping_interval_ms: 20_000,
+    orphan_timeout_ms: 4 * 3600_000,
+    enabled: true,
+  };
+}
+
+export async function simulate(type: PbxType, file: string, config?: Config | null): Promise<CallEvent[]> {
+  const pbx = simulatedPbx(type, config);
+  const calls = config?.calls ?? { recording_variable: null, recording_url: null };
+  const keepVariables = calls.recording_variable ? [calls.recording_variable] : [];
+  const tracker = createTracker(pbx, { calls });
+  const events: CallEvent[] = [];
+  for (const sig of await decodeCapture(type, file, { keepVariables })) {
+    for (const ev of tracker.apply(sig)) events.push(ev);
+  }
+  return events;
+}
