@@ -5,6 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { checkConfig, ConfigError, loadConfig } from './config/load.js';
 import { EVENT_NAMES, type EventName } from './calls/events.js';
 import { StorageError } from './delivery/outbox.js';
@@ -24,12 +25,33 @@ program
   .option('--pretty', 'human-readable logs for a terminal (pino-pretty)')
   .option('--log-pretty', 'same as --pretty')
   .action(async (o: { config: string; pretty?: boolean; logPretty?: boolean }) => {
+    let pretty = Boolean(o.pretty || o.logPretty);
+    if (pretty && !canResolve('pino-pretty')) {
+      // installs made with `npm ci --omit=dev` have no pino-pretty: keep JSON, say how to get it
+      process.stderr.write('callhook: --pretty needs the pino-pretty package; logging JSON (or pipe: callhook run | npx pino-pretty)\n');
+      pretty = false;
+    }
     try {
-      await Daemon.start({ configPath: o.config, handleSignals: true, pretty: o.pretty || o.logPretty });
+      await Daemon.start({ configPath: o.config, handleSignals: true, pretty });
     } catch (err) {
+      const code = (err as NodeJS.ErrnoException | null)?.code;
+      if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES') {
+        // http.listen cannot be bound: a clear one-liner instead of a stack
+        process.stderr.write(`callhook: http.listen: ${(err as Error).message}\n`);
+        process.exit(EXIT.UNAVAILABLE);
+      }
       process.exit(reportStartError(err));
     }
   });
+
+function canResolve(pkg: string): boolean {
+  try {
+    createRequire(import.meta.url).resolve(pkg);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 program
   .command('check')

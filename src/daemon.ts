@@ -2,8 +2,11 @@
  * The daemon: wires the pipeline (PBX connections -> pipeline -> outbox -> dispatcher),
  * and owns the lifecycle: start, reload on SIGHUP (keep the old config when the new one
  * is invalid), graceful stop on SIGTERM/SIGINT (stop intake, let in-flight requests finish
- * for a bounded time, leave the rest in the store).
+ * for a bounded time, leave the rest in the store). It also runs the observability
+ * around them: the HTTP server (/healthz, /readyz, /metrics, /calls) on `http.listen`,
+ * the Prometheus registry, and the once-a-minute summary log line.
  */
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { CallEvent } from './calls/events.js';
 import type { Config, PbxConfig } from './config/types.js';
@@ -14,6 +17,9 @@ import type { AttemptResult } from './delivery/types.js';
 import { createConnection, type PbxConnection } from './pbx/connection.js';
 import { Pipeline } from './pipeline.js';
 import { createLogger, summarizeConfig } from './observe/logger.js';
+import { DaemonMetrics } from './observe/metrics.js';
+import { readiness, startObserveServer, type CallView, type ObservedDaemon, type ObserveServer, type Readiness } from './observe/http.js';
+import { SummaryReporter, type SummaryLine } from './observe/summary.js';
 
 export interface DaemonOptions {
   configPath: string;
@@ -27,12 +33,15 @@ export interface DaemonOptions {
   drainMs?: number;
   /** pino-pretty output */
   pretty?: boolean;
+  /** how often the summary line is logged (default 60 s) */
+  summaryIntervalMs?: number;
 }
 
 /** Exit codes (sysexits.h): systemd's RestartPreventExitStatus=78 keeps a bad config from crash-looping. */
-export const EXIT = { OK: 0, SOFTWARE: 70, CONFIG: 78, CANTCREAT: 73 } as const;
+export const EXIT = { OK: 0, UNAVAILABLE: 69, SOFTWARE: 70, CONFIG: 78, CANTCREAT: 73 } as const;
 
 const TICK_MS = 60_000;
+const SUMMARY_MS = 60_000;
 
 export class Daemon {
   readonly logger: Logger;
@@ -42,6 +51,12 @@ export class Daemon {
   readonly pipeline: Pipeline;
   readonly connections = new Map<string, PbxConnection>();
   readonly startedAt = Date.now();
+  readonly version = packageVersion();
+  readonly metrics: DaemonMetrics;
+  private readonly summary: SummaryReporter;
+  private http: ObserveServer | null = null;
+  /** call.reporting events seen: one per finished call */
+  private callsEnded = 0;
   private tickTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   private readonly signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
@@ -54,8 +69,27 @@ export class Daemon {
     this.config = config;
     this.logger = logger;
     this.outbox = new Outbox({ path: config.storage.path, sync: config.storage.sync, retentionMs: config.storage.retention_ms, logger });
-    this.dispatcher = new Dispatcher({ outbox: this.outbox, webhooks: config.webhooks, logger, onAttempt: opts.onAttempt });
-    this.pipeline = new Pipeline(config, this.dispatcher, logger, { onEvent: opts.onEvent });
+    this.metrics = new DaemonMetrics(
+      {
+        pbx: () => [...this.connections.values()].map((c) => ({ name: c.config.name, type: c.config.type, handle: c, stats: c.stats() })),
+        activeCalls: () => this.pipeline.activeCalls,
+        activeLegs: () => this.pipeline.activeLegs,
+        dispatcher: () => this.dispatcher.stats(),
+      },
+      this.version,
+    );
+    const onAttempt = (r: AttemptResult) => {
+      this.metrics.observeAttempt(r);
+      opts.onAttempt?.(r);
+    };
+    const onEvent = (ev: CallEvent) => {
+      this.metrics.countEvent(ev);
+      if (ev.event_name === 'call.reporting') this.callsEnded++;
+      opts.onEvent?.(ev);
+    };
+    this.dispatcher = new Dispatcher({ outbox: this.outbox, webhooks: config.webhooks, logger, onAttempt });
+    this.pipeline = new Pipeline(config, this.dispatcher, logger, { onEvent });
+    this.summary = new SummaryReporter(logger, () => this.summarySample(), opts.summaryIntervalMs ?? SUMMARY_MS);
   }
 
   /** Load the config, open the store, connect to every PBX. Throws ConfigError / StorageError. */
@@ -64,12 +98,39 @@ export class Daemon {
     const logger = opts.logger ?? createLogger({ level: config.log.level, pretty: opts.pretty });
     const daemon = new Daemon(config, logger, opts);
     logger.info(summarizeConfig(config), 'callhook starting');
-    daemon.dispatcher.start();
-    for (const pbx of config.pbx) if (pbx.enabled) await daemon.connect(pbx);
+    try {
+      daemon.dispatcher.start();
+      if (config.http.listen) daemon.http = await startObserveServer(config.http.listen, daemon.observed(), logger);
+      for (const pbx of config.pbx) if (pbx.enabled) await daemon.connect(pbx);
+    } catch (err) {
+      await daemon.stop();
+      throw err;
+    }
     daemon.tickTimer = setInterval(() => daemon.pipeline.tick(Date.now()), TICK_MS);
     daemon.tickTimer.unref();
+    daemon.summary.start();
     if (opts.handleSignals) daemon.installSignalHandlers();
     return daemon;
+  }
+
+  /** the HTTP server's address (null when http.listen is off) */
+  get httpUrl(): string | null {
+    return this.http?.url ?? null;
+  }
+
+  /** what /readyz answers */
+  readiness(): Readiness {
+    return readiness(this.observed());
+  }
+
+  /** live calls, as /calls shows them */
+  calls(): CallView[] {
+    return this.pipeline.snapshot().flatMap(({ pbx, calls }) => calls.map((c) => ({ pbx, ...c })));
+  }
+
+  /** log the summary line now (also done every summaryIntervalMs) */
+  logSummary(message?: string): SummaryLine | null {
+    return this.summary.report(message);
   }
 
   /**
@@ -84,6 +145,7 @@ export class Daemon {
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems : [String(err)];
       this.logger.error({ problems }, `config reload failed, keeping the running config: ${problems.join('; ')}`);
+      this.metrics.countReload(false);
       return false;
     }
     const prev = this.config;
@@ -98,7 +160,9 @@ export class Daemon {
       if (pbx.enabled) await this.connect(pbx);
     }
     for (const old of prev.pbx) if (!next.pbx.some((p) => p.name === old.name)) await this.disconnect(old.name);
-    this.logger.info(summarizeConfig(next), 'config reloaded');
+    if (next.http.listen !== prev.http.listen) await this.restartHttp(next.http.listen);
+    this.metrics.countReload(true);
+    this.logger.info({ ...summarizeConfig(next), log_level: next.log.level }, 'config reloaded');
     return true;
   }
 
@@ -107,13 +171,64 @@ export class Daemon {
     this.stopping ??= (async () => {
       this.logger.info('callhook stopping');
       if (this.tickTimer) clearInterval(this.tickTimer);
+      this.summary.stop();
       for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
       await Promise.all([...this.connections.keys()].map((n) => this.disconnect(n)));
       await this.dispatcher.close(this.opts.drainMs ?? 10_000);
+      this.summary.report('final summary');
+      if (this.http) await this.http.close();
+      this.http = null;
       this.outbox.close();
       this.logger.info('callhook stopped');
     })();
     return this.stopping;
+  }
+
+  private async restartHttp(listen: string | null): Promise<void> {
+    if (this.http) {
+      await this.http.close();
+      this.logger.info({ url: this.http.url }, 'http server closed');
+      this.http = null;
+    }
+    if (!listen) return;
+    try {
+      this.http = await startObserveServer(listen, this.observed(), this.logger);
+    } catch (err) {
+      this.logger.error({ err, listen }, `http server cannot listen on ${listen}; /healthz and /metrics are off until the next reload`);
+    }
+  }
+
+  private observed(): ObservedDaemon {
+    return {
+      version: this.version,
+      startedAt: this.startedAt,
+      pbxStates: () =>
+        this.config.pbx.map((p) => {
+          const s = this.connections.get(p.name)?.stats();
+          return { name: p.name, type: p.type, enabled: p.enabled, connected: s?.connected ?? false, reconnects: s?.reconnects ?? 0 };
+        }),
+      storagePath: () => this.config.storage.path,
+      outboxPending: () => this.outbox.pendingStats().pending,
+      metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.text() }),
+      calls: () => this.calls(),
+    };
+  }
+
+  private summarySample() {
+    const d = this.dispatcher.stats();
+    const pbx: Record<string, boolean> = {};
+    for (const [name, c] of this.connections) pbx[name] = c.stats().connected;
+    return {
+      callsEnded: this.callsEnded,
+      activeCalls: this.pipeline.activeCalls,
+      activeLegs: this.pipeline.activeLegs,
+      delivered: d.delivered,
+      failed: d.failed,
+      dead: d.dead,
+      outboxPending: d.pending,
+      oldestPendingAgeMs: d.oldestPendingAgeMs,
+      pbx,
+    };
   }
 
   private async connect(pbx: PbxConfig): Promise<void> {
@@ -148,6 +263,22 @@ export class Daemon {
     on('SIGTERM', shutdown);
     on('SIGINT', shutdown);
   }
+}
+
+let cachedVersion: string | null = null;
+
+/** this package's version, from dist/src/.. or src/.. */
+function packageVersion(): string {
+  if (cachedVersion) return cachedVersion;
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'callhook' && pkg.version) return (cachedVersion = pkg.version);
+    } catch {
+      /* try the next */
+    }
+  }
+  return (cachedVersion = '0.0.0');
 }
 
 function sameConnection(a: PbxConfig, b: PbxConfig): boolean {

@@ -569,7 +569,7 @@ export class CallTracker {
     timing(ev, call.createdAt, ringStart, answerAt, endAt, time);
     ev.hangup_cause = orig.causeName;
     ev.hangup_cause_code = orig.cause;
-    ev.sip_status = callee ? 200 : lastCalleeStatus(call) ?? orig.sipStatus;
+    ev.sip_status = callee ? 200 : orig.sipStatus ?? lastCalleeStatus(call);
     const legs: ReportLeg[] = [...call.legs.values()].map((l) => ({
       leg_id: l.id,
       endpoint: l.endpoint,

@@ -274,7 +274,8 @@ const isZodDefault = (message: string) => /^(Invalid|Too small|Too big|Unrecogni
 
 function issueProblems(issue: Issue, envPaths: Set<string>): PathProblem[] {
   const path = issue.path as Path;
-  const got = () => describe(issue.input, mayShow(path, envPaths));
+  const fromEnv = envPaths.has(formatPath(path)) ? ' (from the environment)' : '';
+  const got = () => describe(issue.input, mayShow(path, envPaths)) + fromEnv;
   switch (issue.code) {
     case 'unrecognized_keys':
       return issue.keys.map((key) => {

@@ -241,7 +241,7 @@ void outputMatchesConfig;
 /** JSON Schema (draft 2020-12) of the config file, for editors (yaml-language-server). */
 export function configJsonSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });
-  return { ...schema, $id: 'https://callhook.dev/schema/callhook.schema.json', title: 'callhook configuration' };
+  return { ...schema, title: 'callhook configuration' };
 }
 
 // ---------------------------------------------------------------------------------------------

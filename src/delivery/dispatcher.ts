@@ -520,7 +520,10 @@ export class Dispatcher implements DeliverySink {
     let status: DeliveryStatus;
     let nextAttemptAt = now;
     let error = res.error;
-    if (!ok && error === null) error = res.status !== null && res.status >= 300 && res.status < 400 ? `HTTP ${res.status} (redirects are not followed)` : `HTTP ${res.status}`;
+    if (!ok && error === null) {
+      const redirect = res.status !== null && res.status >= 300 && res.status < 400;
+      error = redirect ? `HTTP ${res.status} (redirects are not followed)` : `HTTP ${res.status}`;
+    }
 
     if (ok) {
       status = 'delivered';
@@ -538,13 +541,8 @@ export class Dispatcher implements DeliverySink {
       }
     }
 
-    this.outbox.recordAttempt(
-      row.id,
-      { delivery_id: row.id, attempt, at: res.at, status: res.status, ms: res.ms, error, response: res.snippet },
-      { status, nextAttemptAt },
-    );
-
-    // breaker: only an unhealthy endpoint counts against it (no answer, timeout, 5xx, 429)
+    // breaker first (pure state), so a failing store write cannot leave a probe slot taken.
+    // Only an unhealthy endpoint counts against it (no answer, timeout, 5xx, 429).
     const unhealthy = res.status === null || res.status >= 500 || res.status === 429;
     const wasOpen = breaker.state === 'open';
     if (unhealthy) breaker.failure(now, pass);
@@ -556,6 +554,12 @@ export class Dispatcher implements DeliverySink {
       if (wasOpen) this.logger.info({ origin, webhook: wh.name }, 'circuit breaker closed');
       this.wake(origin);
     }
+
+    this.outbox.recordAttempt(
+      row.id,
+      { delivery_id: row.id, attempt, at: res.at, status: res.status, ms: res.ms, error, response: res.snippet },
+      { status, nextAttemptAt },
+    );
 
     // counters
     const c = this.perWebhook.get(wh.name) ?? { delivered: 0, failed: 0, dead: 0 };

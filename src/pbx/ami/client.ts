@@ -67,6 +67,8 @@ interface Pending {
   timer: NodeJS.Timeout;
   response: AmiMessage | null;
   events: AmiMessage[];
+  /** called synchronously when the response/list completes, before any later message is handled */
+  onSettled?: (r: AmiActionResult) => void;
 }
 
 /** One TCP connection attempt and what belongs to it. */
@@ -171,7 +173,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     return this.send(conn, fields);
   }
 
-  private send(conn: Conn, fields: Record<string, string>): Promise<AmiActionResult> {
+  private send(conn: Conn, fields: Record<string, string>, onSettled?: (r: AmiActionResult) => void): Promise<AmiActionResult> {
     const action = fields.Action;
     if (!action) return Promise.reject(new Error('AMI action has no Action field'));
     const id = this.idPrefix + ++this.seq;
@@ -191,7 +193,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
           ),
         );
       }, this.opts.actionTimeoutMs);
-      this.pending.set(id, { action, resolve, reject, timer, response: null, events: [] });
+      this.pending.set(id, { action, resolve, reject, timer, response: null, events: [], onSettled });
       conn.socket.write(text);
     });
   }
@@ -291,7 +293,9 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   private settle(id: string, p: Pending): void {
     this.pending.delete(id);
     clearTimeout(p.timer);
-    p.resolve({ response: p.response as AmiMessage, events: p.events });
+    const result = { response: p.response as AmiMessage, events: p.events };
+    p.onSettled?.(result);
+    p.resolve(result);
   }
 
   private login(conn: Conn): void {
@@ -323,24 +327,26 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     );
   }
 
+  /**
+   * CoreShowChannels after each login. The resync is emitted synchronously when the list
+   * completes, so it lands at its place in the event stream: events that follow the list
+   * in the same TCP chunk are handled after it, never before.
+   */
   private resync(conn: Conn): void {
-    this.send(conn, { Action: 'CoreShowChannels' }).then(
-      ({ response, events }) => {
-        if (this.conn !== conn) return;
-        if (response.Response === 'Success') {
-          this.emit('resync', events.filter((e) => e.Event === 'CoreShowChannel'));
-        } else {
-          // e.g. the AMI user lacks the permission: live calls cannot be resynchronised
-          this.log.warn({ message: response.Message }, 'AMI CoreShowChannels refused: no resync of live channels');
-        }
-        this.emit('connected');
-      },
-      (err: Error) => {
-        if (this.conn !== conn || conn.socket.destroyed) return;
-        conn.reason = `resync: ${err.message}`;
-        conn.socket.destroy();
-      },
-    );
+    this.send(conn, { Action: 'CoreShowChannels' }, ({ response, events }) => {
+      if (this.conn !== conn) return;
+      if (response.Response === 'Success') {
+        this.emit('resync', events.filter((e) => e.Event === 'CoreShowChannel'));
+      } else {
+        // e.g. the AMI user lacks the permission: live calls cannot be resynchronised
+        this.log.warn({ message: response.Message }, 'AMI CoreShowChannels refused: no resync of live channels');
+      }
+      this.emit('connected');
+    }).catch((err: Error) => {
+      if (this.conn !== conn || conn.socket.destroyed) return;
+      conn.reason = `resync: ${err.message}`;
+      conn.socket.destroy();
+    });
   }
 
   private startPing(conn: Conn): void {

@@ -282,8 +282,11 @@ export class EslTranslator {
     if (stay) out.push(this.leaveFromHangup(legId, stay, ev, time));
 
     const causeName = orNull(str(ev['Hangup-Cause']) || str(ev.variable_hangup_cause));
+    // FreeSWITCH's own causes above 127 (ORIGINATOR_CANCEL 487, LOSE_RACE 502...) show up
+    // as hangup_cause_q850=16: the shared table keeps them apart; the variable is a fallback
+    // for names the table does not know.
     const q850 = Number(str(ev.variable_hangup_cause_q850));
-    const cause = str(ev.variable_hangup_cause_q850) !== '' && Number.isInteger(q850) ? q850 : causeCode(causeName);
+    const cause = causeCode(causeName) ?? (str(ev.variable_hangup_cause_q850) !== '' && Number.isInteger(q850) ? q850 : null);
     if (info.parent && !info.answered) {
       out.push({ kind: 'leg.dial_end', time, raw, callId: info.callId, legId, status: dialStatus(causeName) });
     }

@@ -1,0 +1,161 @@
+/**
+ * The daemon's own small HTTP server on `http.listen` (loopback by default), read-only:
+ *
+ *   GET /healthz      200 while the process is alive (JSON: version, uptime)
+ *   GET /readyz       200 when every enabled PBX is connected and the store is writable,
+ *                     503 otherwise; JSON details either way
+ *   GET /metrics      Prometheus text (prom-client, the daemon's own registry)
+ *   GET /calls        live calls: [{pbx, call_id, started_at, queue, legs: [...]}]
+ *   GET /calls/:id    one of them, or 404
+ *
+ * Anything else is 404 (405 for other methods). A failing handler answers 500 and logs;
+ * it never takes the daemon down.
+ */
+import { accessSync, constants } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+
+export interface PbxState {
+  name: string;
+  type: string;
+  enabled: boolean;
+  connected: boolean;
+  reconnects: number;
+}
+
+export interface CallView {
+  pbx: string;
+  call_id: string;
+  started_at: string;
+  queue: string | null;
+  legs: Array<{ leg_id: string; endpoint: string; state: string }>;
+}
+
+/** What the server reads from the daemon on each request. */
+export interface ObservedDaemon {
+  version: string;
+  startedAt: number;
+  pbxStates(): PbxState[];
+  storagePath(): string;
+  /** throws when the store cannot be read */
+  outboxPending(): number;
+  metrics(): Promise<{ contentType: string; body: string }>;
+  calls(): CallView[];
+}
+
+export interface Readiness {
+  ready: boolean;
+  pbx: PbxState[];
+  store: { path: string; writable: boolean; pending: number | null; error: string | null };
+}
+
+export interface ObserveServer {
+  /** e.g. http://127.0.0.1:9466 */
+  url: string;
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** "127.0.0.1:9466", "[::1]:9466", "localhost:0", ":9466" (every interface) -> host, port */
+export function parseListen(listen: string): { host: string | undefined; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen);
+  if (!m) throw new Error(`http.listen: expected host:port, got "${listen}"`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new Error(`http.listen: port ${port} is out of range`);
+  const host = m[1] ?? (m[2] || undefined);
+  return { host, port };
+}
+
+export function readiness(d: ObservedDaemon): Readiness {
+  const pbx = d.pbxStates();
+  const path = d.storagePath();
+  let writable = false;
+  let pending: number | null = null;
+  let error: string | null = null;
+  try {
+    accessSync(path, constants.W_OK);
+    pending = d.outboxPending();
+    writable = true;
+  } catch (err) {
+    error = err instanceof Error ? err.message : String(err);
+  }
+  const ready = writable && pbx.filter((p) => p.enabled).every((p) => p.connected);
+  return { ready, pbx, store: { path, writable, pending, error } };
+}
+
+export async function startObserveServer(listen: string, daemon: ObservedDaemon, logger: Logger): Promise<ObserveServer> {
+  const { host, port } = parseListen(listen);
+  const server: Server = createServer((req, res) => {
+    handle(req, res, daemon).catch((err: unknown) => {
+      logger.error({ err, path: req.url }, 'http handler failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 15_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => logger.error({ err }, 'http server error'));
+  const addr = server.address() as AddressInfo;
+  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `http://${shownHost}:${addr.port}`;
+  logger.info({ url, listen }, `http server listening on ${url} (/healthz /readyz /metrics /calls)`);
+  return {
+    url,
+    host: addr.address,
+    port: addr.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, d: ObservedDaemon): Promise<void> {
+  const path = new URL(req.url ?? '/', 'http://x').pathname.replace(/\/+$/, '') || '/';
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('allow', 'GET, HEAD');
+    sendJson(res, 405, { error: 'method not allowed: this server is read-only' });
+    return;
+  }
+  if (path === '/healthz') {
+    sendJson(res, 200, { status: 'ok', version: d.version, uptime_s: Math.round((Date.now() - d.startedAt) / 1000) });
+  } else if (path === '/readyz') {
+    const r = readiness(d);
+    sendJson(res, r.ready ? 200 : 503, r);
+  } else if (path === '/metrics') {
+    const m = await d.metrics();
+    res.writeHead(200, { 'content-type': m.contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : m.body);
+  } else if (path === '/calls') {
+    sendJson(res, 200, { calls: d.calls() });
+  } else if (path.startsWith('/calls/')) {
+    let id: string;
+    try {
+      id = decodeURIComponent(path.slice('/calls/'.length));
+    } catch {
+      sendJson(res, 400, { error: 'bad call id' });
+      return;
+    }
+    const call = d.calls().find((c) => c.call_id === id);
+    if (call) sendJson(res, 200, call);
+    else sendJson(res, 404, { error: `no live call ${id}` });
+  } else {
+    sendJson(res, 404, { error: 'not found', paths: ['/healthz', '/readyz', '/metrics', '/calls', '/calls/:id'] });
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body) + '\n';
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(res.req.method === 'HEAD' ? undefined : text);
+}

@@ -1,0 +1,33 @@
+/** Test helper: write a YAML config into a temp dir and load it with the real loader. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/types.js';
+
+export function tempDir(prefix = 'callhook-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function writeConfig(yaml: string, dir = tempDir()): string {
+  const file = join(dir, 'callhook.yaml');
+  writeFileSync(file, yaml);
+  return file;
+}
+
+export function configFrom(yaml: string, env: NodeJS.ProcessEnv = {}): Config {
+  return loadConfig(writeConfig(yaml), env);
+}
+
+/** A config whose Asterisk trunks are the captures' callers and the `external` endpoint. */
+export const ASTERISK_TRUNKS_YAML = `
+pbx:
+  - name: pbx1
+    type: asterisk
+    host: 127.0.0.1
+    username: callhook
+    secret: s3cret
+    trunks: ["PJSIP/caller*", "PJSIP/external*"]
+webhooks: []
+storage: {path: /tmp/callhook-unused}
+`;
