@@ -217,7 +217,7 @@ export class Daemon {
   private summarySample() {
     const d = this.dispatcher.stats();
     const pbx: Record<string, boolean> = {};
-    for (const [name, c] of this.connections) pbx[name] = c.stats().connected;
+    for (const p of this.config.pbx) if (p.enabled) pbx[p.name] = this.connections.get(p.name)?.stats().connected ?? false;
     return {
       callsEnded: this.callsEnded,
       activeCalls: this.pipeline.activeCalls,

@@ -287,7 +287,16 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       // other events carrying our ActionID (e.g. OriginateResponse) are events
     }
     if (msg.Event === 'Shutdown') conn.sawShutdown = true;
-    this.emit('event', msg);
+    this.safeEmit('event', msg);
+  }
+
+  /** A throwing listener is a bug elsewhere; it must not kill the connection or the daemon. */
+  private safeEmit<K extends keyof AmiClientEvents>(name: K, ...args: AmiClientEvents[K]): void {
+    try {
+      (this.emit as (n: K, ...a: AmiClientEvents[K]) => boolean)(name, ...args);
+    } catch (err) {
+      this.log.error({ err, listener_of: name, ami_event: name === 'event' ? (args[0] as AmiMessage).Event : undefined }, 'AMI client listener threw');
+    }
   }
 
   private settle(id: string, p: Pending): void {
@@ -308,7 +317,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
           const err = new Error(`AMI login failed for user ${user} at ${this.where}: ${why}`);
           this.log.error({ user }, err.message);
           conn.reason = `login failed: ${why}`;
-          this.emit('auth_error', err);
+          this.safeEmit('auth_error', err);
           conn.socket.destroy();
           return;
         }
@@ -336,12 +345,12 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     this.send(conn, { Action: 'CoreShowChannels' }, ({ response, events }) => {
       if (this.conn !== conn) return;
       if (response.Response === 'Success') {
-        this.emit('resync', events.filter((e) => e.Event === 'CoreShowChannel'));
+        this.safeEmit('resync', events.filter((e) => e.Event === 'CoreShowChannel'));
       } else {
         // e.g. the AMI user lacks the permission: live calls cannot be resynchronised
         this.log.warn({ message: response.Message }, 'AMI CoreShowChannels refused: no resync of live channels');
       }
-      this.emit('connected');
+      this.safeEmit('connected');
     }).catch((err: Error) => {
       if (this.conn !== conn || conn.socket.destroyed) return;
       conn.reason = `resync: ${err.message}`;
@@ -382,14 +391,14 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     if (this.stopped) {
       if (wasLoggedIn) {
         this.log.info(`AMI disconnected from ${this.opts.name} at ${this.where}: stopped`);
-        this.emit('disconnected', 'stopped');
+        this.safeEmit('disconnected', 'stopped');
       }
       return;
     }
     const delay = backoffDelay(this.attempt++, this.opts.backoff);
     if (wasLoggedIn) {
       this.log.warn({ reason, retry_in_ms: delay }, `AMI disconnected from ${this.opts.name} at ${this.where}: ${reason}`);
-      this.emit('disconnected', reason);
+      this.safeEmit('disconnected', reason);
     } else {
       this.log.warn({ reason, retry_in_ms: delay, attempt: this.attempt }, `AMI connection to ${this.opts.name} at ${this.where} failed: ${reason}`);
     }
