@@ -20,7 +20,7 @@ export function simulatedPbx(type: PbxType, config?: Config | null): PbxConfig {
     username: null,
     secret: '',
     trunks: [],
-    event_format: 'plain',
+    event_format: 'json',
     action_timeout_ms: 10_000,
     ping_interval_ms: 20_000,
     orphan_timeout_ms: 4 * 3600_000,

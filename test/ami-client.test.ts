@@ -213,6 +213,21 @@ describe('AmiClient against the replay server', () => {
     expect(server.liveChannels()).toEqual([]);
   });
 
+  it('a listener that throws is logged and does not stop the stream', async () => {
+    const cap = capture('q-ami-originate-agent-busy');
+    const server = await replay({ captures: [cap] });
+    const { client, events, lines } = makeClient(server.port);
+    client.on('event', (m) => {
+      if (m.Event === 'FullyBooted') throw new Error('bug in a consumer');
+    });
+    client.start();
+    const expected = captureEvents(cap.bytes);
+    await until(() => events.length >= expected.length, 3000, 'all events');
+    expect(events).toEqual(expected);
+    expect(client.connected).toBe(true);
+    expect(lines.join('')).toContain('AMI client listener threw');
+  });
+
   it('actions while disconnected reject at once; CR/LF in a field is refused before sending', async () => {
     const { client } = makeClient(1); // never started
     await expect(client.action({ Action: 'Ping' })).rejects.toThrow('AMI pbx-test (127.0.0.1:1) is not connected: action Ping not sent');

@@ -349,6 +349,24 @@ describe('Dispatcher', () => {
     expect(r.requests[1].url).toBe('/h');
   });
 
+  it('the per-webhook timeout covers headers and body: a slow answer or a dribbling body is a failed attempt', async () => {
+    const r = await receiver((req, res) => {
+      if (callOf(req) === 'late-headers') return void setTimeout(() => res.writeHead(200).end(), 1500);
+      res.writeHead(200);
+      res.write('partial');
+      setTimeout(() => res.end(), 1500); // headers at once, body never finishes in time
+    });
+    const wh = webhook('crm', `${r.url}/h`, { timeout_ms: 200, retry: { schedule_ms: [0] } });
+    const s = setup([wh]);
+    s.dispatcher.enqueue([ev(wh, 'late-headers', 1), ev(wh, 'late-body', 1)]);
+    await waitFor(() => s.attempts.length === 2, 5000, 'both attempts');
+    for (const a of s.attempts) {
+      expect(a).toMatchObject({ ok: false, status: null, error: 'timeout after 200 ms' });
+      expect(a.ms).toBeLessThan(1500);
+    }
+    expect(s.dispatcher.stats().dead).toBe(2);
+  });
+
   it('GET deliveries sign the empty body and carry no content-type', async () => {
     const r = await receiver();
     const wh = webhook('crm', `${r.url}/get`, { method: 'GET' });

@@ -293,7 +293,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   /** A throwing listener is a bug elsewhere; it must not kill the connection or the daemon. */
   private safeEmit<K extends keyof AmiClientEvents>(name: K, ...args: AmiClientEvents[K]): void {
     try {
-      (this.emit as (n: K, ...a: AmiClientEvents[K]) => boolean)(name, ...args);
+      (this.emit as (n: string, ...a: unknown[]) => boolean).call(this, name, ...args);
     } catch (err) {
       this.log.error({ err, listener_of: name, ami_event: name === 'event' ? (args[0] as AmiMessage).Event : undefined }, 'AMI client listener threw');
     }

@@ -1,0 +1,200 @@
+/**
+ * Benchmarks 3 and 4, end to end over loopback: the world process (bench/world.ts: a fake
+ * Asterisk and a webhook receiver) and the real daemon in this process, started from a
+ * config file, with its durable outbox (SQLite, sync normal) in a temp dir and its log at
+ * info level written (as JSON, like in production) to /dev/null.
+ *
+ * 3. Throughput: the fake PBX blasts a synthetic stream; webhooks/s is the number of
+ *    webhooks over the time from the first byte sent to the last webhook received. The
+ *    limit is a plain undici Pool posting the same number of bodies of the same average
+ *    size to the same receiver, with as many requests in flight as the dispatcher allows
+ *    one webhook (16).
+ * 4. Latency: the fake PBX sends at a fixed rate; per webhook, the time from its frame
+ *    being written to the webhook arriving.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { Pool } from 'undici';
+import { CallTracker } from '../src/calls/tracker.js';
+import { globMatcher } from '../src/config/glob.js';
+import { Daemon } from '../src/daemon.js';
+import { createLogger } from '../src/observe/logger.js';
+import { AmiFramer } from '../src/pbx/ami/framer.js';
+import { AmiTranslator } from '../src/pbx/ami/translator.js';
+import { amiStream } from './streams.js';
+import type { WorldCommand, WorldStats } from './world.js';
+
+/** the dispatcher's default per-webhook concurrency */
+const IN_FLIGHT = 16;
+const TRUNKS = ['PJSIP/caller*', 'PJSIP/external*'];
+
+export interface ThroughputResult {
+  webhooks: number;
+  ms: number;
+  perSec: number;
+  limitPerSec: number;
+  ratio: number;
+  avgBodyBytes: number;
+}
+
+export interface LatencyResult {
+  rate: number;
+  webhooks: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+interface World {
+  child: ChildProcess;
+  httpPort: number;
+  amiPort: number;
+  ask<T>(cmd: WorldCommand, reply: string): Promise<T>;
+}
+
+async function startWorld(): Promise<World> {
+  const child = fork(fileURLToPath(new URL('./world.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiters = new Map<string, { resolve: (m: unknown) => void; reject: (e: Error) => void }>();
+  child.on('message', (m: { type: string }) => {
+    const w = waiters.get(m.type);
+    waiters.delete(m.type);
+    w?.resolve(m);
+  });
+  child.once('exit', (code) => {
+    for (const w of waiters.values()) w.reject(new Error(`bench world process exited (${code})`));
+    waiters.clear();
+  });
+  const wait = <T>(type: string) =>
+    new Promise<T>((resolve, reject) => waiters.set(type, { resolve: resolve as (m: unknown) => void, reject }));
+  const ready = await wait<{ httpPort: number; amiPort: number }>('ready');
+  return {
+    child,
+    ...ready,
+    ask<T>(cmd: WorldCommand, reply: string) {
+      const p = wait<T>(reply);
+      child.send(cmd);
+      return p;
+    },
+  };
+}
+
+/** How many call events the daemon will route for this stream (computed the same way). */
+function expectedEvents(messages: number, base: number): number {
+  const framer = new AmiFramer();
+  const translator = new AmiTranslator();
+  const tracker = new CallTracker({ pbx: { name: 'bench', type: 'asterisk' }, source: 'ami', isTrunk: globMatcher(TRUNKS) });
+  let n = 0;
+  for (const f of amiStream({ messages, timestampBaseMs: base }).frames) {
+    for (const m of framer.push(f)) for (const s of translator.translate(m, Date.now())) n += tracker.apply(s).length;
+  }
+  return n;
+}
+
+function writeConfig(dir: string, world: World): string {
+  const file = join(dir, 'callhook.yaml');
+  writeFileSync(
+    file,
+    [
+      'pbx:',
+      '  - name: bench',
+      '    type: asterisk',
+      '    host: 127.0.0.1',
+      `    port: ${world.amiPort}`,
+      '    username: callhook',
+      '    secret: bench-secret',
+      `    trunks: ${JSON.stringify(TRUNKS)}`,
+      'webhooks:',
+      '  - name: receiver',
+      `    url: http://127.0.0.1:${world.httpPort}/hook`,
+      '    events: ["*"]',
+      '    signing_secret: whsec_YmVuY2gtc2lnbmluZy1zZWNyZXQtMTIzNDU2Nzg=',
+      `storage: {path: ${JSON.stringify(join(dir, 'store'))}, sync: normal}`,
+      'http: {listen: off}',
+      'log: {level: info}',
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+/** Streams `messages` frames into a fresh daemon; resolves with the world's stats once `expected` webhooks arrived. */
+async function runDaemon(world: World, messages: number, rate: number | null, timeoutMs: number): Promise<{ stats: WorldStats; expected: number }> {
+  const base = Date.now();
+  const expected = expectedEvents(messages, base);
+  await world.ask({ cmd: 'load', messages, timestampBaseMs: base, rate }, 'loaded');
+  const dir = mkdtempSync(join(tmpdir(), 'callhook-bench-'));
+  const logger = createLogger({ level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
+  const daemon = await Daemon.start({ configPath: writeConfig(dir, world), logger });
+  const deadline = performance.now() + timeoutMs;
+  let stats: WorldStats;
+  try {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 50));
+      ({ stats } = await world.ask<{ stats: WorldStats }>({ cmd: 'stats' }, 'stats'));
+      if (stats.received >= expected) break;
+      if (performance.now() > deadline) throw new Error(`e2e: only ${stats.received} of ${expected} webhooks arrived in ${timeoutMs} ms`);
+    }
+  } finally {
+    await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { stats, expected };
+}
+
+/** The limit: a plain undici Pool, IN_FLIGHT requests at a time, n bodies of `size` bytes. */
+async function runLimit(world: World, n: number, size: number): Promise<number> {
+  const pool = new Pool(`http://127.0.0.1:${world.httpPort}`, { pipelining: 1 });
+  const body = JSON.stringify({ pad: 'x'.repeat(Math.max(0, size - 10)) });
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      next++;
+      const res = await pool.request({ path: '/limit', method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      await res.body.dump();
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  const ms = performance.now() - t0;
+  await pool.close();
+  return ms;
+}
+
+export interface E2eOptions {
+  /** frames blasted for the throughput run */
+  messages: number;
+  /** frames sent at `rate`/s for the latency run */
+  latencyMessages: number;
+  rate: number;
+  timeoutMs: number;
+}
+
+export async function benchE2e(opts: E2eOptions): Promise<{ throughput: ThroughputResult; latency: LatencyResult }> {
+  const world = await startWorld();
+  try {
+    // 3. throughput
+    const { stats, expected } = await runDaemon(world, opts.messages, null, opts.timeoutMs);
+    const ms = (stats.lastAt as number) - (stats.sendStart as number);
+    const perSec = (expected / ms) * 1000;
+    const avgBodyBytes = Math.round(stats.bodyBytes / stats.received);
+    await world.ask({ cmd: 'reset' }, 'reset');
+    const limitMs = await runLimit(world, expected, avgBodyBytes);
+    const limitPerSec = (expected / limitMs) * 1000;
+    const throughput = { webhooks: expected, ms, perSec, limitPerSec, ratio: perSec / limitPerSec, avgBodyBytes };
+
+    // 4. latency at a fixed rate
+    const lat = await runDaemon(world, opts.latencyMessages, opts.rate, opts.timeoutMs);
+    const l = lat.stats.latencies.slice().sort((a, b) => a - b);
+    const pct = (p: number) => l[Math.min(l.length - 1, Math.floor((l.length * p) / 100))] ?? NaN;
+    const latency = { rate: opts.rate, webhooks: l.length, p50: pct(50), p99: pct(99), max: l.at(-1) ?? NaN };
+    return { throughput, latency };
+  } finally {
+    world.child.send({ cmd: 'exit' });
+    world.child.disconnect();
+  }
+}
