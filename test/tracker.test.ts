@@ -1,0 +1,127 @@
+/**
+ * The tracker and the AMI decode path on their own: chunking never changes the events,
+ * garbage never throws, memory stays bounded (ended calls leave, orphans are closed),
+ * and the pure leg state machine follows DESIGN §2.
+ */
+import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { CallEvent } from '../src/calls/events.js';
+import { transition } from '../src/calls/leg-machine.js';
+import { CallTracker } from '../src/calls/tracker.js';
+import type { Signal } from '../src/calls/signals.js';
+import { createDecoder } from '../src/pbx/capture.js';
+
+const FIX = 'test/fixtures/asterisk';
+const pbx = { name: 'pbx1', type: 'asterisk' as const };
+
+async function eventsFor(bytes: Buffer, cuts: number[]): Promise<string[]> {
+  const decoder = await createDecoder('asterisk');
+  const tracker = new CallTracker({ pbx, source: 'ami' });
+  const out: string[] = [];
+  let prev = 0;
+  for (const cut of [...cuts.sort((a, b) => a - b), bytes.length]) {
+    for (const s of decoder.push(bytes.subarray(prev, cut), 1_000)) for (const e of tracker.apply(s)) out.push(`${e.id} ${e.event_name} ${e.leg_id}`);
+    prev = cut;
+  }
+  return out;
+}
+
+describe('AMI decode + tracker', () => {
+  it('any split of a capture into TCP chunks gives the same events', async () => {
+    const bytes = readFileSync(`${FIX}/h-queue-answered.ami`);
+    const whole = await eventsFor(bytes, []);
+    expect(whole.length).toBeGreaterThan(10);
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: 0, max: bytes.length }), { maxLength: 60 }), async (cuts) => {
+        expect(await eventsFor(bytes, cuts)).toEqual(whole);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('mutated and garbage frames never throw', async () => {
+    const bytes = readFileSync(`${FIX}/f-hold-unhold.ami`);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ at: fc.nat({ max: bytes.length - 1 }), byte: fc.integer({ min: 0, max: 255 }) }), { maxLength: 200 }),
+        fc.uint8Array({ maxLength: 2000 }),
+        async (mutations, garbage) => {
+          const copy = Buffer.from(bytes);
+          for (const m of mutations) copy[m.at] = m.byte;
+          const decoder = await createDecoder('asterisk');
+          const tracker = new CallTracker({ pbx, source: 'ami' });
+          for (const chunk of [copy.subarray(0, 5000), Buffer.from(garbage), copy.subarray(5000)]) {
+            for (const s of decoder.push(chunk, 0)) tracker.apply(s);
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+});
+
+describe('tracker memory', () => {
+  const created = (legId: string, callId: string, time: number): Signal => ({
+    kind: 'leg.created', time, raw: 'Newchannel', callId, legId, channel: `PJSIP/agent1-${legId}`, endpoint: 'PJSIP/agent1',
+    number: '2001', name: 'Agent One', exten: '100', dialplanContext: 'from-agent',
+  });
+
+  it('ended calls leave the tracker', async () => {
+    const decoder = await createDecoder('asterisk');
+    const tracker = new CallTracker({ pbx, source: 'ami' });
+    for (const s of decoder.push(readFileSync(`${FIX}/n-concurrent-calls.ami`), 0)) tracker.apply(s);
+    expect(tracker.activeCalls).toBe(0);
+    expect(tracker.activeLegs).toBe(0);
+  });
+
+  it('an orphan leg (no signal for orphan_timeout) is closed on the next tick, as reconciled', () => {
+    const tracker = new CallTracker({ pbx, source: 'ami', orphanTimeoutMs: 60_000 });
+    tracker.apply(created('1.1', '1.1', 0));
+    tracker.apply({ kind: 'leg.answered', time: 1_000, raw: 'Newstate', callId: '1.1', legId: '1.1' });
+    expect(tracker.apply({ kind: 'tick', time: 30_000, raw: 'tick' })).toEqual([]);
+    const ev = tracker.apply({ kind: 'tick', time: 61_001, raw: 'tick' });
+    expect(ev.map((e) => e.event_name)).toEqual(['call.hangup', 'call.reporting']);
+    expect(ev[0].signal.reconciled).toBe(true);
+    expect(tracker.activeCalls).toBe(0);
+  });
+
+  it('resync adopts live legs it did not know and closes the ones the PBX no longer has', () => {
+    const tracker = new CallTracker({ pbx, source: 'ami' });
+    tracker.apply(created('1.1', '1.1', 0));
+    const ev: CallEvent[] = tracker.apply({
+      kind: 'resync', time: 5_000, raw: 'CoreShowChannels',
+      live: [{ callId: '2.1', legId: '2.1', channel: 'PJSIP/agent2-00000009', endpoint: 'PJSIP/agent2', number: '2002', name: null, exten: '101', answered: true }],
+    });
+    expect(ev.map((e) => `${e.event_name} ${e.leg_id} ${e.signal.reconciled}`)).toEqual([
+      'call.hangup 1.1 true',
+      'call.reporting null undefined',
+      'call.initial 2.1 true',
+      'call.connected 2.1 true',
+    ]);
+  });
+
+  it('signals about unknown legs are ignored', () => {
+    const tracker = new CallTracker({ pbx, source: 'ami' });
+    expect(tracker.apply({ kind: 'leg.hangup', time: 0, raw: 'Hangup', callId: 'x', legId: 'x', cause: 16, causeName: null, sipStatus: null, byEndpoint: true })).toEqual([]);
+    expect(tracker.apply({ kind: 'leg.dtmf', time: 0, raw: 'DTMFEnd', callId: 'x', legId: 'x', digit: '1', durationMs: 100 })).toEqual([]);
+  });
+});
+
+describe('leg state machine (DESIGN §2)', () => {
+  it('follows INVITE -> 180 -> 200 -> hold -> unhold -> BYE', () => {
+    expect(transition('INITIAL', 'ring')).toEqual({ next: 'RINGING', event: 'call.ringing' });
+    expect(transition('RINGING', 'answer')).toEqual({ next: 'CONNECTED', event: 'call.connected' });
+    expect(transition('CONNECTED', 'hold')).toEqual({ next: 'ON_HOLD', event: 'call.hold' });
+    expect(transition('ON_HOLD', 'unhold')).toEqual({ next: 'CONNECTED', event: 'call.unhold' });
+    expect(transition('CONNECTED', 'hangup')).toEqual({ next: 'HANGUP', event: 'call.hangup' });
+  });
+
+  it('ignores inputs that change nothing (a second 200, unhold while connected, anything after HANGUP)', () => {
+    expect(transition('CONNECTED', 'answer').event).toBeNull();
+    expect(transition('CONNECTED', 'unhold').event).toBeNull();
+    expect(transition('RINGING', 'ring').event).toBeNull();
+    expect(transition('HANGUP', 'hangup').event).toBeNull();
+    expect(transition('INITIAL', 'hold').event).toBeNull();
+  });
+});
