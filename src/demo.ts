@@ -2,7 +2,9 @@
  * `callhook demo`: the whole pipeline on a machine with no PBX. An AMI endpoint inside
  * this process replays bundled real captures at their recorded pace (sped up), a webhook
  * receiver listens on 127.0.0.1, and the real daemon (config file, durable outbox,
- * dispatcher, signing) runs between them. Each delivered webhook is printed as a line.
+ * dispatcher, signing) runs between them. It prints the PBX connection, each call as it
+ * starts, every webhook attempt as `call.connected  LOCAL_USER  agent1  → 200 in 3 ms`,
+ * a summary, and where to go next. Under a minute at the default speed.
  */
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -27,6 +29,26 @@ const CAPTURES = fileURLToPath(new URL('../../demo/captures/', import.meta.url))
 const SECRET = 'demo-secret';
 const SIGNING_SECRET = 'whsec_ZGVtby1zaWduaW5nLXNlY3JldC0xMjM0NTY=';
 
+/** What each bundled capture is (the SIP scenario recorded; see the captures' README). */
+const SCENARIOS: Record<string, string> = {
+  'a-answered-caller-hangup': 'inbound call to agent1, answered, the caller hangs up',
+  'b-answered-agent-hangup': 'inbound call to agent1, answered, the agent hangs up',
+  'c-no-answer-dial-timeout': 'inbound call, agent1 rings and never answers: missed',
+  'd-agent-busy-486': 'inbound call, agent1 is busy (486): missed',
+  'e-caller-cancel-while-ringing': 'the caller gives up while agent1 rings: missed',
+  'f-hold-unhold': 'answered call put on hold and resumed',
+  'g-dtmf-info-midcall': 'answered call, the caller presses 1 2 #',
+  'h-queue-answered': 'caller waits in queue "support", agent1 answers, agent2 stops ringing',
+  'i-queue-abandoned': 'caller hangs up in queue "support" while agents ring: abandoned',
+  'j-queue-timeout': 'nobody answers queue "support" before its timeout',
+};
+
+/** The call id (Linkedid) of the first channel in an AMI capture. */
+function firstLinkedid(bytes: Buffer): string | null {
+  const m = /\r?\nLinkedid: ([^\r\n]+)/.exec(bytes.toString('latin1'));
+  return m ? m[1] : null;
+}
+
 export async function runDemo(opts: DemoOptions): Promise<number> {
   const out = opts.out ?? process.stdout;
   const say = (s: string) => out.write(`${s}\n`);
@@ -49,8 +71,15 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
 
   const astDir = join(CAPTURES, 'asterisk');
   const files = readdirSync(astDir).filter((f) => f.endsWith('.ami')).sort();
+  const captures = files.map((f) => readCapture(join(astDir, f)));
+  /** call id -> [number, capture name] of the calls being replayed */
+  const scenarioOf = new Map<string, [number, string]>();
+  files.forEach((f, i) => {
+    const id = firstLinkedid(captures[i].bytes);
+    if (id) scenarioOf.set(id, [i + 1, f.replace(/\.ami$/, '')]);
+  });
   const ami = await startAmiReplayServer({
-    captures: files.map((f) => readCapture(join(astDir, f))).map((c) => ({ bytes: c.bytes, chunks: c.chunks ?? undefined })),
+    captures: captures.map((c) => ({ bytes: c.bytes, chunks: c.chunks ?? undefined })),
     username: 'callhook',
     secret: SECRET,
     pace: 'recorded',
@@ -81,10 +110,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     ].join('\n'),
   );
 
-  say(`callhook demo: replaying ${files.length} real Asterisk captures (${files.map((f) => f.replace(/\.ami$/, '')).join(', ')}) at ${opts.speed}x`);
-  say(`  AMI endpoint   127.0.0.1:${ami.port} (in-process replay of recorded bytes)`);
-  say(`  receiver       http://127.0.0.1:${receiverPort}/hooks/calls (checks Standard Webhooks signatures)`);
-  say(`  config         ${configPath}`);
+  say(`callhook demo: ${files.length} real Asterisk calls, recorded from SIP calls through a real PBX, replayed at ${opts.speed}x`);
+  say(`  PBX       an AMI endpoint on 127.0.0.1:${ami.port} replaying the recorded bytes`);
+  say(`  webhook   a receiver on http://127.0.0.1:${receiverPort}/hooks/calls checking every signature`);
+  say(`  config    ${configPath}`);
   say('');
 
   const events = new Map<string, CallEvent>();
@@ -94,7 +123,12 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     logger: pino({ level: 'warn' }, pino.destination(2)),
     onEvent: (ev) => {
       counts.events++;
-      if (ev.call_id) counts.calls.add(ev.call_id);
+      if (ev.call_id && !counts.calls.has(ev.call_id)) {
+        counts.calls.add(ev.call_id);
+        const [n, name] = scenarioOf.get(ev.call_id) ?? [counts.calls.size, ''];
+        say('');
+        say(`call ${n}/${files.length}  ${SCENARIOS[name] ?? name}  (${name}, call_id ${ev.call_id})`);
+      }
       events.set(ev.id, ev);
     },
     onAttempt: (r) => {
@@ -103,11 +137,14 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       else counts.failed++;
       const who = ev?.endpoint?.replace(/^PJSIP\/|^sofia\/[^/]+\//, '') ?? ev?.queue?.name ?? '';
       const status = r.status ?? r.error ?? 'error';
-      say(`${r.eventName.padEnd(15)} ${(ev?.context ?? '').padEnd(10)} ${who.padEnd(8)} -> ${status} in ${r.ms} ms`);
+      say(`  ${r.eventName.padEnd(15)} ${(ev?.context ?? '').padEnd(11)} ${who.padEnd(8)} → ${status} in ${r.ms} ms`);
       if (ev && r.ok) events.delete(r.eventId);
     },
   });
   const connectedAt = Date.now();
+  const conn = daemon.connections.get('demo-asterisk');
+  while (conn && !conn.stats().connected && Date.now() - connectedAt < 5000) await new Promise((r) => setTimeout(r, 20));
+  say(conn?.stats().connected ? `connected to PBX demo-asterisk (Asterisk AMI 127.0.0.1:${ami.port}, user callhook)` : 'PBX demo-asterisk: not connected yet');
   await ami.done;
   // let the last deliveries land
   const deadline = Date.now() + 10_000;
@@ -120,7 +157,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
 
   say('');
   say(`summary: ${counts.calls.size} calls, ${counts.events} events, ${counts.ok} webhooks delivered, ${counts.failed} failed attempts, ` +
-    `${stats.pending} pending, receiver got ${received.total} (${received.badSignature} bad signatures) in ${((Date.now() - connectedAt) / 1000).toFixed(1)} s`);
-  say('next: edit config/callhook.example.yaml for your PBX and CRM, then see README.md "Install on a PBX host".');
+    `${stats.pending} pending; the receiver got ${received.total} requests (${received.badSignature} bad signatures) in ${((Date.now() - connectedAt) / 1000).toFixed(1)} s`);
+  say('');
+  say('next:');
+  say('  config    config/callhook.example.yaml: every setting, commented (copy it to /etc/callhook/callhook.yaml)');
+  say('  install   docs/operations.md: the systemd service, the Asterisk manager.conf / FreeSWITCH event socket,');
+  say('            your first real webhook, tailing logs, reload, /healthz and /metrics');
   return counts.failed === 0 && received.badSignature === 0 && stats.pending === 0 ? 0 : 1;
 }

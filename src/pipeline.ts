@@ -23,6 +23,7 @@ export function createTracker(pbx: PbxConfig, config: Pick<Config, 'calls'>): Ca
     source: pbx.type === 'asterisk' ? 'ami' : 'esl',
     isTrunk: globMatcher(pbx.trunks),
     orphanTimeoutMs: pbx.orphan_timeout_ms,
+    ivrs: pbx.ivrs,
     recordingVariable: config.calls.recording_variable,
     recordingUrl: config.calls.recording_url,
   });

@@ -24,6 +24,7 @@ export function simulatedPbx(type: PbxType, config?: Config | null): PbxConfig {
     action_timeout_ms: 10_000,
     ping_interval_ms: 20_000,
     orphan_timeout_ms: 4 * 3600_000,
+    ivrs: [],
     enabled: true,
   };
 }

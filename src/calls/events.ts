@@ -113,4 +113,6 @@ export interface CallEvent {
   reporting?: Reporting;
   /** agent.* only */
   agent?: AgentInfo;
+  /** ivr.* only: the IVR's name and the digits entered in it (so far) */
+  ivr?: { name: string; digits: string };
 }

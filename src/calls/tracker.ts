@@ -21,6 +21,8 @@ export interface TrackerOptions {
   recordingVariable?: string | null;
   /** recording URL template, e.g. https://pbx/rec/{{call_id}}.wav */
   recordingUrl?: string | null;
+  /** IVRs, recognised by the number the call's first leg dialled (and its dialplan context) */
+  ivrs?: Array<{ name: string; exten: string; context: string | null }>;
 }
 
 interface Leg {
@@ -31,6 +33,7 @@ interface Leg {
   number: string | null;
   name: string | null;
   exten: string | null;
+  dialplanContext: string | null;
   /** trunk legs set direction and numbers but get no LOCAL_USER events */
   trunk: boolean;
   /** PBX-internal helper channels (Asterisk Local/) get no events either */
@@ -78,6 +81,8 @@ interface Call {
   dst: string | null;
   createdAt: number;
   vars: Record<string, string>;
+  /** the IVR the caller is in (from its answer until it is dialled onward, queued or gone) */
+  ivr: { name: string; startedAt: number; digitsFrom: number; open: boolean } | null;
 }
 
 /** A DialEnd status that means the endpoint's own ring ended the attempt. */
@@ -108,6 +113,7 @@ export class CallTracker {
         if (!caller || !peer) break;
         if (!peer.parentId && peer.id !== this.calls.get(peer.callId)?.originatorId) peer.parentId = caller.id;
         const call = this.calls.get(caller.callId);
+        if (call && caller.id === call.originatorId) this.endIvr(call, sig.time, sig.raw, out);
         if (call && !call.dst && sig.dialled) call.dst = sig.dialled;
         const stay = call && activeStay(call, caller.id);
         if (stay && !peer.memberOf) peer.memberOf = stay.queue;
@@ -156,6 +162,7 @@ export class CallTracker {
         const leg = this.touch(sig.legId, sig.time);
         const call = leg && this.calls.get(leg.callId);
         if (!leg || !call) break;
+        if (leg.id === call.originatorId) this.endIvr(call, sig.time, sig.raw, out);
         const stay: Stay = {
           legId: leg.id,
           queue: sig.queue,
@@ -256,6 +263,7 @@ export class CallTracker {
         dst: sig.exten,
         createdAt: sig.time,
         vars: {},
+        ivr: null,
       };
       this.calls.set(call.id, call);
     }
@@ -267,6 +275,7 @@ export class CallTracker {
       number: sig.number,
       name: sig.name,
       exten: sig.exten,
+      dialplanContext: sig.dialplanContext,
       trunk: this.isTrunk(sig.channel) || this.isTrunk(sig.endpoint),
       helper: sig.channel.startsWith('Local/'),
       parentId: sig.parentLegId ?? null,
@@ -300,6 +309,7 @@ export class CallTracker {
     const leg = this.drive(sig.legId, 'answer', sig, out);
     if (!leg) return;
     const call = this.calls.get(leg.callId);
+    if (call && leg.id === call.originatorId && !call.ivr) this.startIvr(call, leg, sig.time, sig.raw, out);
     if (!call || !leg.memberOf) return;
     // a queue member answered: the caller's stay in that queue is connected
     const stay = call.stays.find((s) => s.queue === leg.memberOf && s.endedAt === null && s.connectedAt === null);
@@ -332,6 +342,7 @@ export class CallTracker {
     const leg = this.touch(sig.legId, sig.time);
     const call = leg && this.calls.get(leg.callId);
     if (!leg || !call || leg.state === 'HANGUP') return;
+    if (leg.id === call.originatorId) this.endIvr(call, sig.time, sig.raw, out);
     leg.endedAt = sig.time;
     leg.cause = sig.cause;
     leg.causeName = sig.causeName ?? nameOfCause(sig.cause);
@@ -402,6 +413,30 @@ export class CallTracker {
       if (other !== leg && other.id !== call.originatorId && other.connectedAt !== null) return false;
     }
     return true;
+  }
+
+  private startIvr(call: Call, leg: Leg, time: number, raw: string, out: CallEvent[]): void {
+    const ivr = this.opts.ivrs?.find((i) => i.exten === leg.exten && (i.context === null || i.context === leg.dialplanContext));
+    if (!ivr) return;
+    call.ivr = { name: ivr.name, startedAt: time, digitsFrom: call.digits.length, open: true };
+    out.push(this.ivrEvent(call, 'ivr.start', time, raw));
+  }
+
+  private endIvr(call: Call, time: number, raw: string, out: CallEvent[]): void {
+    if (!call.ivr?.open) return;
+    call.ivr.open = false;
+    out.push(this.ivrEvent(call, 'ivr.end', time, raw));
+  }
+
+  private ivrEvent(call: Call, name: EventName, time: number, raw: string): CallEvent {
+    const ivr = call.ivr!;
+    const orig = call.legs.get(call.originatorId)!;
+    const ev = this.callEvent(call, name, 'IVR', time, raw, `${orig.id}|ivr|${ivr.startedAt}`);
+    ev.leg_id = orig.id;
+    ev.endpoint = orig.endpoint;
+    ev.ivr = { name: ivr.name, digits: call.digits.slice(ivr.digitsFrom) };
+    timing(ev, ivr.startedAt, null, null, ivr.open ? null : time, time);
+    return ev;
   }
 
   private endStay(call: Call, stay: Stay, disposition: QueueInfo['disposition'], time: number, raw: string, out: CallEvent[]): void {
@@ -583,7 +618,7 @@ export class CallTracker {
       hangup_cause: l.causeName,
     }));
     const report: Reporting = {
-      type: call.stays.length ? 'queue' : orig.ringingAt !== null ? 'originate' : 'direct',
+      type: call.stays.length ? 'queue' : call.ivr ? 'ivr' : orig.ringingAt !== null ? 'originate' : 'direct',
       created_at: iso(call.createdAt),
       start_at: iso(orig.createdAt),
       answer_at: isoOrNull(answerAt),
@@ -595,7 +630,7 @@ export class CallTracker {
       answered_by: callee?.endpoint ?? null,
       legs,
       did: orig.trunk ? orig.exten : null,
-      ivr: null,
+      ivr: call.ivr?.name ?? null,
     };
     ev.reporting = report;
     return ev;

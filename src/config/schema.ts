@@ -24,7 +24,7 @@ const EVENT_KEYS = [
   'previous_state', 'direction', 'src', 'src_name', 'dst', 'dst_name', 'endpoint', 'queue',
   'start_time', 'ringing_at', 'connected_at', 'ended_at', 'duration', 'ring_duration',
   'talk_duration', 'hangup_cause', 'hangup_cause_code', 'sip_status', 'dtmf', 'hold', 'digits',
-  'recording_url', 'pbx', 'signal', 'reporting', 'agent',
+  'recording_url', 'pbx', 'signal', 'reporting', 'agent', 'ivr',
 ] as const satisfies readonly (keyof CallEvent)[];
 const QUEUE_KEYS = ['name', 'position', 'wait_seconds', 'disposition'] as const satisfies readonly (keyof QueueInfo)[];
 const DTMF_KEYS = ['digit', 'pressed_by', 'duration_ms'] as const satisfies readonly (keyof DtmfInfo)[];
@@ -50,6 +50,7 @@ export const TEMPLATE_FIELDS: readonly string[] = [
   'pbx.name', 'pbx.type',
   'signal.source', 'signal.event', 'signal.reconciled',
   ...AGENT_KEYS.map((k) => `agent.${k}`),
+  'ivr.name', 'ivr.digits',
   ...REPORTING_KEYS.map((k) => `reporting.${k}`),
 ];
 const KNOWN_FIELDS = new Set(TEMPLATE_FIELDS);
@@ -126,6 +127,16 @@ const pbxSchema = z
     action_timeout: duration.prefault('10s').describe('Timeout of AMI actions / ESL api commands'),
     ping_interval: duration.prefault('20s').describe('Keepalive ping interval'),
     orphan_timeout: duration.prefault('4h').describe('Legs with no event for this long are closed'),
+    ivrs: z
+      .array(
+        z.strictObject({
+          name: nonEmpty.describe('IVR name, as sent in ivr.start / ivr.end and call.reporting'),
+          exten: nonEmpty.describe('Extension (Asterisk) / destination number (FreeSWITCH) the caller dialled to reach it'),
+          context: nonEmpty.optional().describe('Dialplan context it runs in (optional)'),
+        }),
+      )
+      .default([])
+      .describe('IVRs: a call whose first leg dialled one of these is in that IVR from the answer until it is dialled onward, queued or hung up'),
     enabled: z.boolean().default(true),
   })
   .transform((p) => ({
@@ -140,6 +151,7 @@ const pbxSchema = z
     action_timeout_ms: p.action_timeout,
     ping_interval_ms: p.ping_interval,
     orphan_timeout_ms: p.orphan_timeout,
+    ivrs: p.ivrs.map((i) => ({ name: i.name, exten: i.exten, context: i.context ?? null })),
     enabled: p.enabled,
   }));
 

@@ -114,7 +114,9 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       backoff: options.backoff ?? {},
     };
     this.where = `${options.host}:${options.port}`;
-    this.log = options.logger.child({ pbx: options.name, pbx_type: 'asterisk', host: this.where });
+    // add the pbx name unless the caller's logger already carries it (no duplicate JSON keys)
+    const bound = options.logger.bindings();
+    this.log = options.logger.child(bound.pbx === options.name ? { host: this.where } : { pbx: options.name, host: this.where });
   }
 
   /** Logged in and ready for actions. */

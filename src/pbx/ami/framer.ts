@@ -203,7 +203,7 @@ export class AmiFramer {
    * part of it (the body ended without its marker) and must be parsed as a new message.
    */
   private followsLine(line: string, out: AmiMessage[]): boolean {
-    if (line === END_COMMAND) {
+    if (line.endsWith(END_COMMAND)) {
       this.flushFollowsBlanks();
       const glued = line.slice(0, line.length - END_COMMAND.length);
       if (glued.length > 0) this.followsOutput.push(glued);

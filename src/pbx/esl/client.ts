@@ -40,6 +40,7 @@ export const ESL_EVENTS = [
   'CHANNEL_HOLD',
   'CHANNEL_UNHOLD',
   'CHANNEL_CALLSTATE',
+  'CHANNEL_HANGUP',
   'CHANNEL_HANGUP_COMPLETE',
   'DTMF',
   'BACKGROUND_JOB',
@@ -71,6 +72,8 @@ interface Pending {
   /** timed out: the late reply is still consumed to keep replies in order */
   dead: boolean;
   cmd: string;
+  /** called synchronously with the reply, before any later frame of the stream is handled */
+  onReply?: (text: string) => void;
 }
 
 type Phase = 'idle' | 'connecting' | 'auth' | 'subscribing' | 'ready' | 'closed';
@@ -282,24 +285,37 @@ export class EslClient extends EventEmitter {
           this.socket?.destroy();
           return;
         }
-        void this.afterSubscribe();
+        this.afterSubscribe();
       }),
     );
   }
 
-  private async afterSubscribe(): Promise<void> {
+  /**
+   * The login resync. Its reply is handled synchronously, at the point in the stream where
+   * the api/response frame completes: events that follow it in the same TCP chunk are only
+   * emitted after 'resync', so a leg they create is never taken for one that ended while
+   * we were disconnected. (Awaiting the reply would let them overtake it.)
+   */
+  private afterSubscribe(): void {
     const socket = this.socket;
+    this.send('api show channels as json', 'api', true, (body) => this.onResyncReply(socket, body)).catch((err: Error) => {
+      if (this.socket === socket && socket) {
+        this.log.warn({ err: err.message }, 'show channels as json failed: reconnecting');
+        socket.destroy();
+      }
+    });
+  }
+
+  private onResyncReply(socket: net.Socket | null, body: string): void {
+    if (this.socket !== socket || !socket) return;
     let rows: unknown[];
     try {
-      rows = parseShowChannels(await this.send('api show channels as json', 'api', true));
+      rows = parseShowChannels(body);
     } catch (err) {
-      if (this.socket === socket) {
-        this.log.warn({ err: (err as Error).message }, 'show channels as json failed: reconnecting');
-        this.socket?.destroy();
-      }
+      this.log.warn({ err: (err as Error).message }, 'show channels as json failed: reconnecting');
+      socket.destroy();
       return;
     }
-    if (this.socket !== socket || !socket) return;
     socket.setTimeout(0);
     this.phase = 'ready';
     this.attempt = 0;
@@ -325,13 +341,13 @@ export class EslClient extends EventEmitter {
 
   // --- commands -------------------------------------------------------------------------
 
-  private send(line: string, kind: 'api' | 'bgapi', duringLogin = false): Promise<string> {
+  private send(line: string, kind: 'api' | 'bgapi', duringLogin = false, onReply?: (text: string) => void): Promise<string> {
     if (!this.socket || (!duringLogin && this.phase !== 'ready')) {
       return Promise.reject(new EslClientError('ESL not connected'));
     }
     return new Promise<string>((resolve, reject) => {
       const cmd = line.split(' ', 2).join(' ');
-      const p: Pending = { kind, resolve, reject, timer: null, dead: false, cmd };
+      const p: Pending = { kind, resolve, reject, timer: null, dead: false, cmd, onReply };
       p.timer = setTimeout(() => {
         p.dead = true;
         if (p.kind === 'bgapi') for (const [id, q] of this.jobs) if (q === p) this.jobs.delete(id);
@@ -361,6 +377,7 @@ export class EslClient extends EventEmitter {
       return;
     }
     if (p.timer) clearTimeout(p.timer);
+    p.onReply?.(text);
     p.resolve(text);
   }
 

@@ -9,8 +9,13 @@
  *   when FreeSWITCH relays the callee's 180 to it: only outbound legs ring.
  * - mod_callcenter agent legs carry no Other-Leg-Unique-ID; they are linked to the caller
  *   through variable_cc_member_session_uuid (set at origination) / CC-Member-Session-UUID.
- * - member-queue-end may arrive after the caller's CHANNEL_HANGUP_COMPLETE: the stay is
- *   closed from the hangup's cc_* variables so queue.leave always precedes the leg's hangup.
+ * - member-queue-end may arrive after the caller's CHANNEL_HANGUP_COMPLETE (and the agent
+ *   leg's HANGUP_COMPLETE may come before the caller's): a queue stay is closed at the
+ *   caller's CHANNEL_HANGUP, from its cc_* variables, so the stay ends when the caller left
+ *   and before the member's leg hangs up, in the same order as Asterisk's QueueCallerLeave.
+ * - an originated leg (outbound, no parent: `originate` / click-to-call) is created with
+ *   Caller-Destination-Number = its own endpoint: the number the call dials is only known
+ *   when the bridge leg is created (leg.dialed), as with Asterisk's Originate.
  * - CHANNEL_HOLD and CHANNEL_CALLSTATE HELD both fire for one re-INVITE: one signal.
  * - DTMF-Duration is in 8 kHz samples.
  */
@@ -95,6 +100,8 @@ export class EslTranslator {
       }
       case 'DTMF':
         return this.onDtmf(ev, time);
+      case 'CHANNEL_HANGUP':
+        return this.onHangupStart(ev, time);
       case 'CHANNEL_HANGUP_COMPLETE':
         return this.onHangup(ev, time);
       case 'CUSTOM':
@@ -175,7 +182,8 @@ export class EslTranslator {
 
     this.remember(legId, { callId, inbound, parent, answered: false, rang: false, held: false, ended: false });
 
-    const exten = orNull(str(ev['Caller-Destination-Number']));
+    // an originated leg's destination is itself; what it dials comes with the bridge leg
+    const exten = !inbound && !parent ? null : orNull(str(ev['Caller-Destination-Number']));
     const out: Signal[] = [
       {
         kind: 'leg.created',
@@ -268,6 +276,17 @@ export class EslTranslator {
     const samples = Number(str(ev['DTMF-Duration']));
     const durationMs = str(ev['DTMF-Duration']) !== '' && Number.isFinite(samples) ? Math.round(samples / 8) : null;
     return [{ kind: 'leg.dtmf', time, raw: 'DTMF', callId: leg.info.callId, legId: leg.id, digit, durationMs }];
+  }
+
+  /** CHANNEL_HANGUP: the leg starts hanging up; a caller in a queue has left it now. */
+  private onHangupStart(ev: Ev, time: number): Signal[] {
+    const legId = str(ev['Unique-ID']);
+    const stay = legId ? this.stays.get(legId) : undefined;
+    if (!stay) {
+      this.stats.ignored++;
+      return [];
+    }
+    return [this.leaveFromHangup(legId, stay, ev, time)];
   }
 
   private onHangup(ev: Ev, time: number): Signal[] {
@@ -372,7 +391,7 @@ export class EslTranslator {
     return {
       kind: 'queue.leave',
       time,
-      raw: 'CHANNEL_HANGUP_COMPLETE',
+      raw: str(ev['Event-Name']) || 'CHANNEL_HANGUP_COMPLETE',
       callId: stay.callId,
       legId,
       queue: stay.queue,

@@ -1,0 +1,48 @@
+/**
+ * `callhook demo` as a newcomer runs it: the built CLI in a child process, to completion.
+ * It must print the PBX connection, each call, every webhook with its HTTP status, a summary
+ * that adds up, and where to go next.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = join(ROOT, 'dist/src/cli.js');
+
+beforeAll(() => {
+  if (!existsSync(CLI)) spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], { stdio: 'ignore' });
+}, 120_000);
+
+describe('callhook demo', () => {
+  it('replays the bundled calls through the real pipeline and prints a summary', async () => {
+    const child = spawn(process.execPath, [CLI, 'demo', '--speed', '16'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    expect(err).toBe('');
+    expect(code).toBe(0);
+
+    expect(out).toMatch(/^connected to PBX demo-asterisk \(Asterisk AMI 127\.0\.0\.1:\d+/m);
+    const calls = out.match(/^call \d+\/\d+ {2}.+$/gm) ?? [];
+    expect(calls.length).toBe(6);
+    const webhooks = out.match(/^ {2}(call|agent)\.\S+\s+\S+\s+.*→ \d{3} in \d+ ms$/gm) ?? [];
+    expect(out).toMatch(/^ {2}call\.connected +LOCAL_USER +agent1 +→ 200 in \d+ ms$/m);
+    expect(out).toMatch(/^ {2}call\.missed +QUEUE +support +→ 200 in \d+ ms$/m);
+
+    const summary = /^summary: (\d+) calls, (\d+) events, (\d+) webhooks delivered, (\d+) failed attempts, (\d+) pending; the receiver got (\d+) requests \((\d+) bad signatures\)/m.exec(out);
+    expect(summary).not.toBeNull();
+    const [, nCalls, nEvents, delivered, failed, pending, received, bad] = summary!.map(Number);
+    expect(nCalls).toBe(6);
+    expect(delivered).toBe(webhooks.length);
+    expect(delivered).toBe(nEvents);
+    expect(received).toBe(delivered);
+    expect([failed, pending, bad]).toEqual([0, 0, 0]);
+    expect(out).toContain('config/callhook.example.yaml');
+    expect(out).toContain('docs/operations.md');
+  }, 60_000);
+});
