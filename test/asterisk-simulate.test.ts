@@ -275,6 +275,30 @@ describe('asterisk captures through simulate (callers are trunk legs)', () => {
   });
 });
 
+describe('IVR and agents', () => {
+  it('k with an IVR configured: ivr.start on answer, ivr.end with the digits when the agent is dialled; reporting names it', async () => {
+    const config = configFrom(ASTERISK_TRUNKS_YAML.replace('trunks:', 'ivrs: [{name: main-menu, exten: "300", context: from-caller}]\n    trunks:'));
+    const ev = await simulate('asterisk', `${FIX}/k-ivr-digits-then-agent.ami`, config);
+    expect(seq(ev).slice(0, 6)).toEqual([
+      'ivr.start IVR - PJSIP/caller',
+      'call.dtmf CALL - PJSIP/caller',
+      'call.dtmf CALL - PJSIP/caller',
+      'call.dtmf CALL - PJSIP/caller',
+      'call.initial LOCAL_USER INITIAL PJSIP/agent1',
+      'ivr.end IVR - PJSIP/caller',
+    ]);
+    expect(ev[0].ivr).toEqual({ name: 'main-menu', digits: '' });
+    expect(ev[5].ivr).toEqual({ name: 'main-menu', digits: '55#' });
+    expect(ev[ev.length - 1].reporting).toMatchObject({ type: 'ivr', ivr: 'main-menu', cause: 'answer' });
+  });
+
+  it('an IVR in another context does not match', async () => {
+    const config = configFrom(ASTERISK_TRUNKS_YAML.replace('trunks:', 'ivrs: [{name: main-menu, exten: "300", context: other}]\n    trunks:'));
+    const ev = await simulate('asterisk', `${FIX}/k-ivr-digits-then-agent.ami`, config);
+    expect(ev.some((e) => e.event_name.startsWith('ivr.'))).toBe(false);
+  });
+});
+
 describe('asterisk captures without trunks (every leg local, direction internal)', () => {
   it('a: the caller leg gets its own LOCAL_USER events, and is never missed', async () => {
     const ev = await run('a-answered-caller-hangup', false);

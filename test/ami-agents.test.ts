@@ -1,0 +1,37 @@
+/**
+ * Queue member state changes -> agent.* events. No capture holds these (the lab's members
+ * were static), so the frames here follow the fields of the captures' QueueMemberStatus,
+ * which QueueMemberAdded / Removed / Pause share in Asterisk's AMI documentation.
+ */
+import { describe, expect, it } from 'vitest';
+import { CallTracker } from '../src/calls/tracker.js';
+import { createDecoder } from '../src/pbx/capture.js';
+
+const member = (event: string, extra = '') =>
+  `Event: ${event}\r\nPrivilege: agent,all\r\nQueue: support\r\nMemberName: Agent One\r\nInterface: PJSIP/agent1\r\n` +
+  `StateInterface: PJSIP/agent1\r\nMembership: dynamic\r\nPenalty: 0\r\nCallsTaken: 0\r\nLastCall: 0\r\nStatus: 1\r\n${extra}\r\n`;
+
+describe('agent events from AMI', () => {
+  it('login, pause with reason, unpause, logout', async () => {
+    const decoder = await createDecoder('asterisk');
+    const tracker = new CallTracker({ pbx: { name: 'pbx1', type: 'asterisk' }, source: 'ami' });
+    const bytes = Buffer.from(
+      'Asterisk Call Manager/13.0.0\r\n' +
+        member('QueueMemberAdded', 'Paused: 0\r\n') +
+        member('QueueMemberPause', 'Paused: 1\r\nPausedReason: lunch\r\n') +
+        member('QueueMemberPause', 'Paused: 0\r\nPausedReason: \r\n') +
+        member('QueueMemberRemoved') +
+        member('QueueMemberStatus', 'Paused: 0\r\n'),
+    );
+    const events = decoder.push(bytes, Date.parse('2026-11-21T10:00:00Z')).flatMap((s) => tracker.apply(s));
+    expect(events.map((e) => [e.event_name, e.context, e.agent?.member, e.agent?.queue, e.agent?.reason])).toEqual([
+      ['agent.login', 'AGENT', 'PJSIP/agent1', 'support', null],
+      ['agent.paused', 'AGENT', 'PJSIP/agent1', 'support', 'lunch'],
+      ['agent.unpaused', 'AGENT', 'PJSIP/agent1', 'support', null],
+      ['agent.logout', 'AGENT', 'PJSIP/agent1', 'support', null],
+    ]);
+    expect(events[0].agent?.name).toBe('Agent One');
+    expect(events[0].call_id).toBeNull();
+    expect(new Set(events.map((e) => e.id)).size).toBe(4);
+  });
+});
