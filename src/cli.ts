@@ -110,7 +110,12 @@ program
   .option('--json', 'JSON lines instead of a table')
   .action(async (o: { config: string; store?: string; call?: string; webhook?: string; status?: 'pending' | 'failed' | 'dead' | 'delivered'; since?: string; limit: string; json?: boolean }) => {
     const { listDeliveries, formatDeliveries } = await import('./delivery/inspect.js');
-    const rows = listDeliveries(storePath(o), { callId: o.call, webhook: o.webhook, status: o.status, since: parseSince(o.since), limit: Number(o.limit) });
+    let rows;
+    try {
+      rows = listDeliveries(storePath(o), { callId: o.call, webhook: o.webhook, status: o.status, since: parseSince(o.since), limit: Number(o.limit) });
+    } catch (err) {
+      process.exit(reportStartError(err)); // no store / not a database: one line, exit 73
+    }
     process.stdout.write(o.json ? rows.map((r) => JSON.stringify(r)).join('\n') + '\n' : formatDeliveries(rows) + '\n');
   });
 
@@ -129,7 +134,12 @@ program
       process.exit(64);
     }
     const { replay } = await import('./delivery/inspect.js');
-    const n = replay(storePath(o), { webhook: o.webhook, callId: o.call, since: parseSince(o.since), dead: o.dead });
+    let n: number;
+    try {
+      n = replay(storePath(o), { webhook: o.webhook, callId: o.call, since: parseSince(o.since), dead: o.dead });
+    } catch (err) {
+      process.exit(reportStartError(err)); // no store / not a database: one line, exit 73
+    }
     process.stdout.write(`re-queued ${n} deliveries for ${o.webhook}\n`);
   });
 

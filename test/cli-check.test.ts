@@ -45,6 +45,16 @@ describe('callhook check', () => {
     expect(r.stderr).toMatch(/:11:\d+: .*timout.*unknown key/);
   });
 
+  it('rejects a template with an unknown field, and one that does not fill in to valid JSON', () => {
+    const base = 'pbx:\n  - {name: p, type: asterisk, username: u, secret: s}\nwebhooks:\n  - name: t\n    url: http://127.0.0.1:9/x\n    events: ["*"]\n    format: template\n';
+    const unknown = check(writeConfig(`${base}    template: '{"agent": "{{agnet}}"}'\n`));
+    expect(unknown.status).toBe(78);
+    expect(unknown.stderr).toMatch(/:8:\d+: webhooks\[0\]\.template: .*agnet/);
+    const broken = check(writeConfig(`${base}    template: '{"a": {{src}}, "b": "{{dst}}"'\n`));
+    expect(broken.status).toBe(78);
+    expect(broken.stderr).toMatch(/:8:\d+: webhooks\[0\]\.template: template is not valid JSON/);
+  });
+
   it('reports bad YAML syntax with its position', () => {
     const file = writeConfig('pbx:\n  - name: pbx1\n    type: [asterisk\nwebhooks: []\n');
     const r = check(file);

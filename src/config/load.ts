@@ -4,6 +4,7 @@
  * `FILE:LINE:COL: key.path: message`. Secret values never appear in a message: values from the
  * environment, secrets and headers are described by their type only.
  */
+import { webhookProblems } from '../hooks/render.js';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
@@ -89,6 +90,14 @@ export function checkConfigText(text: string, file: string, env: NodeJS.ProcessE
   problems.push(...crossFieldProblems(raw).filter(fresh).map((p) => located(p)));
 
   if (problems.length > 0 || !parsed.success) return { ok: false, problems: render(file, problems) };
+  // what only the renderer can tell: a template that does not fill in to valid JSON, a URL it cannot build
+  parsed.data.webhooks.forEach((w, i) => {
+    for (const message of webhookProblems(w)) {
+      const key = w.format === 'template' && w.template !== null ? 'template' : 'url';
+      problems.push(located({ path: ['webhooks', i, key], message: message.replace(/^webhook "[^"]*": /, '') }));
+    }
+  });
+  if (problems.length > 0) return { ok: false, problems: render(file, problems) };
   return { ok: true, config: { file: resolve(file), ...parsed.data } };
 }
 

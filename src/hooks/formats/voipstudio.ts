@@ -59,9 +59,19 @@ export interface VoipstudioPayload {
   dtmf_target?: string | null;
 }
 
+/**
+ * Which of src_id / dst_id names this event's endpoint. A DTMF event's endpoint is the party
+ * that pressed the key, which is only a local user when it is not the outside party.
+ */
+function idSide(ev: CallEvent): 'src' | 'dst' | null {
+  if (!ev.dtmf) return localSide(ev);
+  const side = ev.dtmf.pressed_by === 'caller' ? 'src' : 'dst';
+  const outside = ev.direction === 'in' ? 'src' : ev.direction === 'out' ? 'dst' : null;
+  return side === outside ? null : side;
+}
+
 export function toVoipstudio(ev: CallEvent): VoipstudioPayload {
-  // a DTMF event's endpoint is the party that pressed the key
-  const side = ev.dtmf ? (ev.dtmf.pressed_by === 'caller' ? 'src' : 'dst') : localSide(ev);
+  const side = idSide(ev);
   const p: VoipstudioPayload = {
     id: ev.id,
     event_time: ymdHis(ev.event_time),

@@ -6,10 +6,11 @@
  *                            call.connected, direction in);
  * - `outbound.call.answered` the contact answers a call an agent placed (LOCAL_USER
  *                            call.connected, direction out);
- * - `inbound.call.hangup` / `outbound.call.hangup`: an agent's leg ends (LOCAL_USER
- *   call.hangup), and, for inbound calls, a queue stay that ended unanswered (QUEUE
- *   call.hangup with disposition abandoned / timeout), so an abandoned queue call is reported
- *   even though no agent leg answered.
+ * - `inbound.call.hangup` / `outbound.call.hangup`: one per call in the usual cases: the
+ *   hangup of the agent leg that answered an inbound call (or placed an outbound one); of a
+ *   queue stay that ended unanswered (QUEUE call.hangup, disposition abandoned / timeout);
+ *   of a direct inbound leg that rang out unanswered (disposition missed / busy / rejected).
+ *   Queue members' unanswered rings and ring-group legs answered elsewhere are not sent.
  *
  * Internal calls and every other event are not sent (Voiso has no event for them).
  * `dialer.call.*` is not produced: callhook has no notion of dialer campaigns to tell those
@@ -29,16 +30,24 @@ export type VoisoEvent = 'inbound.call.answered' | 'inbound.call.hangup' | 'outb
 export function voisoEventName(ev: CallEvent): VoisoEvent | null {
   if (ev.direction !== 'in' && ev.direction !== 'out') return null;
   const dir = ev.direction === 'in' ? 'inbound' : 'outbound';
+  const answered = ev.connected_at !== null;
   if (ev.context === 'LOCAL_USER') {
     if (ev.event_name === 'call.connected') return `${dir}.call.answered`;
-    if (ev.event_name === 'call.hangup') return `${dir}.call.hangup`;
+    if (ev.event_name !== 'call.hangup') return null;
+    // the agent's own leg of an outbound call, and the inbound leg that took the call
+    if (dir === 'outbound' || answered) return `${dir}.call.hangup`;
+    // unanswered inbound legs: only direct calls that nobody else answered (queue members'
+    // rings and ring-group legs that lost the race would repeat the call's one hangup)
+    if (ev.queue === null && !ANSWERED_ELSEWHERE.has(ev.hangup_cause ?? '')) return 'inbound.call.hangup';
     return null;
   }
-  if (ev.context === 'QUEUE' && ev.event_name === 'call.hangup' && dir === 'inbound' && ev.connected_at === null) {
+  if (ev.context === 'QUEUE' && ev.event_name === 'call.hangup' && dir === 'inbound' && !answered) {
     return 'inbound.call.hangup';
   }
   return null;
 }
+
+const ANSWERED_ELSEWHERE = new Set(['NORMAL_CLEARING_ANSWERED_ELSEWHERE', 'ANSWERED_ELSEWHERE', 'LOSE_RACE', 'PICKED_OFF']);
 
 export interface VoisoCall {
   id: string | null;

@@ -187,7 +187,8 @@ export class EslClient extends EventEmitter {
       this.reconnectTimer = null;
       if (!this.stopped) this.connect();
     }, delay);
-    this.reconnectTimer.unref?.();
+    // not unref'd: while it waits to reconnect, this timer is what keeps a daemon with no
+    // other open handle (no HTTP listener, idle outbox) from exiting. close() clears it.
   }
 
   /** Drop the socket and fail everything pending. */
