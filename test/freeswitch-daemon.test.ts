@@ -137,6 +137,7 @@ describe('daemon end to end against an ESL endpoint replaying the real FreeSWITC
     await until(() => daemon.logs.filter(isConnectedLog).length >= 2, 5_000, 'a second ESL login');
     const second = daemon.logs.filter(isConnectedLog)[1];
     expect(second.liveChannels).toBe(2); // caller + agent1, from `show channels as json`
+    expect(daemon.proc.exitCode, 'the daemon kept running while disconnected').toBeNull();
     esl.resume();
     await until(() => names().includes('call.reporting'), 15_000, 'call.reporting');
     expect(bodies(receiver).map(shape)).toEqual([
