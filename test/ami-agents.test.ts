@@ -11,6 +11,19 @@ const member = (event: string, extra = '') =>
   `Event: ${event}\r\nPrivilege: agent,all\r\nQueue: support\r\nMemberName: Agent One\r\nInterface: PJSIP/agent1\r\n` +
   `StateInterface: PJSIP/agent1\r\nMembership: dynamic\r\nPenalty: 0\r\nCallsTaken: 0\r\nLastCall: 0\r\nStatus: 1\r\n${extra}\r\n`;
 
+describe('timestamps', () => {
+  it('come from the Timestamp: header when the PBX sends it (timestampevents=yes), else the receive time', async () => {
+    const decoder = await createDecoder('asterisk');
+    const tracker = new CallTracker({ pbx: { name: 'pbx1', type: 'asterisk' }, source: 'ami' });
+    const frame = (ts: string) =>
+      `Event: Newchannel\r\nPrivilege: call,all\r\n${ts}Channel: PJSIP/agent1-00000001\r\nChannelState: 0\r\nCallerIDNum: 2001\r\n` +
+      `CallerIDName: Agent One\r\nContext: from-agent\r\nExten: 100\r\nUniqueid: 1795268179.${ts ? 1 : 2}\r\nLinkedid: 1795268179.${ts ? 1 : 2}\r\n\r\n`;
+    const received = Date.parse('2026-11-21T12:00:00Z');
+    const ev = decoder.push(Buffer.from(frame('Timestamp: 1795268179.319000\r\n') + frame('')), received).flatMap((s) => tracker.apply(s));
+    expect(ev.map((e) => e.event_time)).toEqual([new Date(1795268179319).toISOString(), new Date(received).toISOString()]);
+  });
+});
+
 describe('agent events from AMI', () => {
   it('login, pause with reason, unpause, logout', async () => {
     const decoder = await createDecoder('asterisk');
