@@ -40,6 +40,9 @@ export interface ThroughputResult {
   limitPerSec: number;
   ratio: number;
   avgBodyBytes: number;
+  /** CPU time (user + system) this process spent per webhook: the daemon, and the plain Pool */
+  daemonCpuUsPerWebhook: number;
+  limitCpuUsPerRequest: number;
 }
 
 export interface LatencyResult {
@@ -123,15 +126,17 @@ function writeConfig(dir: string, world: World): string {
 }
 
 /** Streams `messages` frames into a fresh daemon; resolves with the world's stats once `expected` webhooks arrived. */
-async function runDaemon(world: World, messages: number, rate: number | null, timeoutMs: number): Promise<{ stats: WorldStats; expected: number }> {
+async function runDaemon(world: World, messages: number, rate: number | null, timeoutMs: number): Promise<{ stats: WorldStats; expected: number; cpuUs: number }> {
   const base = Date.now();
   const expected = expectedEvents(messages, base);
   await world.ask({ cmd: 'load', messages, timestampBaseMs: base, rate }, 'loaded');
   const dir = mkdtempSync(join(tmpdir(), 'callhook-bench-'));
   const logger = createLogger({ level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
+  const cpu0 = process.cpuUsage();
   const daemon = await Daemon.start({ configPath: writeConfig(dir, world), logger });
   const deadline = performance.now() + timeoutMs;
   let stats: WorldStats;
+  let cpuUs = 0;
   try {
     for (;;) {
       await new Promise((r) => setTimeout(r, 50));
@@ -139,15 +144,17 @@ async function runDaemon(world: World, messages: number, rate: number | null, ti
       if (stats.received >= expected) break;
       if (performance.now() > deadline) throw new Error(`e2e: only ${stats.received} of ${expected} webhooks arrived in ${timeoutMs} ms`);
     }
+    const cpu = process.cpuUsage(cpu0);
+    cpuUs = cpu.user + cpu.system;
   } finally {
     await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  return { stats, expected };
+  return { stats, expected, cpuUs };
 }
 
 /** The limit: a plain undici Pool, IN_FLIGHT requests at a time, n bodies of `size` bytes. */
-async function runLimit(world: World, n: number, size: number): Promise<number> {
+async function runLimit(world: World, n: number, size: number): Promise<{ ms: number; cpuUs: number }> {
   const pool = new Pool(`http://127.0.0.1:${world.httpPort}`, { pipelining: 1 });
   const body = JSON.stringify({ pad: 'x'.repeat(Math.max(0, size - 10)) });
   let next = 0;
@@ -159,10 +166,12 @@ async function runLimit(world: World, n: number, size: number): Promise<number> 
     }
   };
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   await pool.close();
-  return ms;
+  return { ms, cpuUs: cpu.user + cpu.system };
 }
 
 export interface E2eOptions {
@@ -178,14 +187,23 @@ export async function benchE2e(opts: E2eOptions): Promise<{ throughput: Throughp
   const world = await startWorld();
   try {
     // 3. throughput
-    const { stats, expected } = await runDaemon(world, opts.messages, null, opts.timeoutMs);
+    const { stats, expected, cpuUs } = await runDaemon(world, opts.messages, null, opts.timeoutMs);
     const ms = (stats.lastAt as number) - (stats.sendStart as number);
     const perSec = (expected / ms) * 1000;
     const avgBodyBytes = Math.round(stats.bodyBytes / stats.received);
     await world.ask({ cmd: 'reset' }, 'reset');
-    const limitMs = await runLimit(world, expected, avgBodyBytes);
-    const limitPerSec = (expected / limitMs) * 1000;
-    const throughput = { webhooks: expected, ms, perSec, limitPerSec, ratio: perSec / limitPerSec, avgBodyBytes };
+    const limit = await runLimit(world, expected, avgBodyBytes);
+    const limitPerSec = (expected / limit.ms) * 1000;
+    const throughput = {
+      webhooks: expected,
+      ms,
+      perSec,
+      limitPerSec,
+      ratio: perSec / limitPerSec,
+      avgBodyBytes,
+      daemonCpuUsPerWebhook: Math.round(cpuUs / expected),
+      limitCpuUsPerRequest: Math.round(limit.cpuUs / expected),
+    };
 
     // 4. latency at a fixed rate
     const lat = await runDaemon(world, opts.latencyMessages, opts.rate, opts.timeoutMs);

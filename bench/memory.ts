@@ -54,11 +54,11 @@ function template(): { open: AmiMessage[]; close: AmiMessage[] } {
   return { open: msgs.slice(0, end), close: msgs.slice(end) };
 }
 
-/** A copy of the message with call `n`'s ids. */
+/** The message with call `n`'s ids (its other fields are read through the prototype). */
 function forCall(m: AmiMessage, n: number): AmiMessage {
-  const c = { ...m };
+  const c = Object.create(m) as AmiMessage;
   const epoch = String(1_000_000_000 + n);
-  for (const f of ID_FIELDS) if (c[f] !== undefined && ID.test(c[f])) c[f] = epoch + c[f].slice(10);
+  for (const f of ID_FIELDS) if (m[f] !== undefined && ID.test(m[f])) c[f] = epoch + m[f].slice(10);
   return c;
 }
 

@@ -6,7 +6,7 @@
 #   sudo scripts/install.sh --start    # ... and start it (after you configured it)
 #
 # Layout:
-#   /opt/callhook                  code: dist/, node_modules/ (production only), package.json, docs/
+#   /opt/callhook                  code: dist/, node_modules/ (production only), package.json, docs/, demo/
 #   /usr/local/bin/callhook        the command line (run, check, deliveries, replay, send-test, ...)
 #   /etc/callhook/callhook.yaml    configuration: copied from config/callhook.example.yaml if absent
 #   /etc/callhook/callhook.env     optional KEY=value lines for ${KEY} in the YAML (created if absent)
@@ -57,8 +57,9 @@ npm run build
 say "installing the code in $opt"
 stage="$(mktemp -d "${TMPDIR:-/tmp}/callhook-install.XXXXXX")"
 trap 'rm -rf "$stage"' EXIT
+chmod 0755 "$stage" # mktemp makes it 0700: the service user must read the code
 cp -a dist package.json package-lock.json "$stage/"
-for d in config schema systemd docs; do [ -d "$d" ] && cp -a "$d" "$stage/"; done
+for d in config schema systemd docs demo; do [ -d "$d" ] && cp -a "$d" "$stage/"; done
 [ -f README.md ] && cp README.md "$stage/"
 rm -rf "$stage/dist/test" "$stage/dist/bench"
 (cd "$stage" && npm ci --omit=dev --no-audit --no-fund)

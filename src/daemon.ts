@@ -57,6 +57,7 @@ export class Daemon {
   private http: ObserveServer | null = null;
   /** call.reporting events seen: one per finished call */
   private callsEnded = 0;
+  private reloadChain: Promise<unknown> = Promise.resolve();
   private tickTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   private readonly signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
@@ -138,7 +139,15 @@ export class Daemon {
    * logged as FILE:LINE:COL lines). Webhook changes apply at once without losing queued
    * deliveries; only PBX connections whose settings changed reconnect; calls keep their state.
    */
-  async reload(): Promise<boolean> {
+  reload(): Promise<boolean> {
+    // one at a time: a second SIGHUP during a reload waits for it, then reads the file again
+    const run = this.reloadChain.then(() => this.reloadNow());
+    this.reloadChain = run.catch(() => false);
+    return run;
+  }
+
+  private async reloadNow(): Promise<boolean> {
+    if (this.stopping) return false;
     let next: Config;
     try {
       next = loadConfig(this.opts.configPath);
@@ -250,7 +259,10 @@ export class Daemon {
       process.on(sig, fn);
       this.signalHandlers.push([sig, fn]);
     };
-    on('SIGHUP', () => void this.reload());
+    on('SIGHUP', () => {
+      this.logger.info({ file: this.opts.configPath }, 'SIGHUP: reloading the configuration');
+      this.reload().catch((err: unknown) => this.logger.error({ err }, 'config reload failed'));
+    });
     const shutdown = () => {
       void this.stop().then(
         () => process.exit(EXIT.OK),

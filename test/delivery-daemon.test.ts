@@ -74,7 +74,7 @@ log: {level: info}
 /** `callhook ARGS` as a child process: exit code, stdout, stderr */
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await execFileP(process.execPath, [CLI, ...args], { timeout: 15_000 });
+    const r = await execFileP(process.execPath, [CLI, ...args], { timeout: 15_000, env: { ...process.env, AMI_SECRET: SECRET } });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -142,10 +142,12 @@ describe('durable delivery through the daemon', () => {
     const ami = await amiServer(captures, 'recorded', 120);
     // a slow-ish receiver, so that requests are in flight when the daemon dies
     const unanswered = new Set<ReceivedRequest>();
+    const answeredAt: number[] = [];
     const receiver = await receiverWith((req, res) => {
       unanswered.add(req);
       setTimeout(() => {
         unanswered.delete(req);
+        answeredAt.push(Date.now());
         res.writeHead(200).end('ok');
       }, 50 + Math.random() * 200);
     });
@@ -153,18 +155,28 @@ describe('durable delivery through the daemon', () => {
     const store = join(dir, 'store');
     const config = writeConfig(daemonYaml(ami.port, receiver.url, store, [{ name: 'crm', path: '/hooks' }]), dir);
 
-    const kills: Array<{ at: number; inFlight: number; received: number }> = [];
+    const kills: Array<{ at: number; inFlight: number; committed: DeliveryWithAttempts[] }> = [];
+    let streamDone = false;
+    const t0 = Date.now();
+    void ami.done.then(() => (streamDone = true));
     let d = daemon(config);
     for (let k = 0; k < 3; k++) {
       await d.waitForLog(isMsg(/logged in/), 10_000);
-      await sleep(600 + Math.random() * 1000);
-      kills.push({ at: Date.now(), inFlight: unanswered.size, received: receiver.requests.length });
+      await sleep(500 + Math.random() * 700);
+      expect(streamDone, 'the PBX stream is still running at the kill').toBe(false);
+      const at = Date.now();
+      // in flight: received and not answered, or answered so recently that the daemon may not have recorded it
+      const inFlight = unanswered.size + answeredAt.filter((t) => at - t < 250).length;
       d.proc.kill('SIGKILL');
       expect(await d.exited).toBe('SIGKILL');
+      // what the killed daemon had committed (the PBX stream waits while nobody is logged in)
+      kills.push({ at, inFlight, committed: await deliveries(store) });
       d = daemon(config); // same store
     }
     await d.waitForLog(isMsg(/logged in/), 10_000);
     await Promise.race([ami.done, sleep(20_000)]);
+    expect(streamDone).toBe(true);
+    const streamMs = Date.now() - t0;
     // the burst is over when the receiver has been quiet for a while with nothing in flight
     let last = -1;
     let quietSince = Date.now();
@@ -216,22 +228,38 @@ describe('durable delivery through the daemon', () => {
     const duplicates = got.length - gotIds.size;
     console.log(
       `kill -9 x${kills.length}: ${rows.length} deliveries committed, ${got.length} requests received, ${duplicates} duplicates; ` +
-        `in flight at each kill: ${kills.map((k) => k.inFlight).join(', ')}`,
+        `in flight at each kill: ${kills.map((k) => k.inFlight).join(', ')}; kills at ${kills.map((k) => k.at - t0).join(', ')} ms`,
     );
     expect(duplicates).toBeLessThanOrEqual(PER_WEBHOOK_CONCURRENCY * kills.length);
-    expect(duplicates).toBeLessThanOrEqual(kills.reduce((n, k) => n + k.inFlight, 0) + kills.length);
+    expect(duplicates).toBeLessThanOrEqual(kills.reduce((n, k) => n + k.inFlight, 0));
     for (const id of dupIds) {
       // a duplicate was first received shortly before one of the kills (it was in flight then)
       const t = firstAt.get(id)!;
       expect(kills.some((k) => t <= k.at && k.at - t < 1000), `duplicate ${id} was in flight at a kill`).toBe(true);
     }
 
-    // and with the PBX stream continuing after each restart, every call ran to its end:
-    // each logical call in the store has its call.reporting
+    // kill -9 loses nothing that was committed: what the store held at each kill is still there, delivered
+    const finalStatus = new Map(rows.map((r) => [r.id, r.status]));
+    for (const k of kills) {
+      expect(k.committed.length).toBeGreaterThan(0);
+      expect(k.committed.filter((r) => finalStatus.get(r.id) !== 'delivered').map((r) => r.id)).toEqual([]);
+    }
+
+    // calls: the PBX stream continues where it was after each restart (the reconnect resyncs
+    // live channels), so every call that was not in progress at a kill runs to its end
+    // (call.reporting). A call in progress at a kill may lose its end: the tracker's state is
+    // in memory, and AMI bytes the killed process had not read yet are gone with it.
+    const openAtKill = new Set<string>();
+    for (const k of kills) {
+      const reportedThen = new Set(k.committed.filter((r) => r.event_name === 'call.reporting').map((r) => r.call_key));
+      for (const r of k.committed) if (!r.event_name.startsWith('agent.') && !reportedThen.has(r.call_key)) openAtKill.add(r.call_key);
+    }
     const calls = new Set(rows.filter((r) => !r.event_name.startsWith('agent.')).map((r) => r.call_key));
     const reported = new Set(rows.filter((r) => r.event_name === 'call.reporting').map((r) => r.call_key));
-    for (const c of [...calls].filter((c) => !reported.has(c))) console.log('DEBUG', c, rows.filter((r) => r.call_key === c).map((r) => `${r.id} ${r.event_name} ${JSON.parse(r.body!).endpoint} ${JSON.parse(r.body!).signal.event} ${JSON.parse(r.body!).sequence}`), kills, rows.filter((r) => r.call_key === c).map((r) => r.created_at));
-    expect([...calls].filter((c) => !reported.has(c))).toEqual([]);
+    const unfinished = [...calls].filter((c) => !reported.has(c));
+    console.log(`PBX stream took ${streamMs} ms; calls: ${calls.size}, in progress at a kill: ${openAtKill.size}, of which unfinished: ${unfinished.length}`);
+    expect(calls.size).toBeGreaterThan(40);
+    expect(unfinished.filter((c) => !openAtKill.has(c))).toEqual([]);
   }, 60_000);
 
   it('SIGTERM drains: in-flight requests finish and are recorded, the rest stays pending and is sent after a restart', async () => {
@@ -303,28 +331,25 @@ describe('durable delivery through the daemon', () => {
   it('deliveries lists by call, webhook and status; replay --dead re-queues dead letters that a restarted daemon delivers', async () => {
     const captures = ['a-answered-caller-hangup', 'd-agent-busy-486'].map((s) => ({ bytes: readCapture(`${FIX}/${s}.ami`).bytes }));
     const ami = await amiServer(captures, 'instant');
+    // the crm refuses the call.reporting events (500) until it is fixed; audit takes everything.
+    // (Separate receivers: each origin has its own circuit breaker.)
     let crmUp = false;
-    const receiver = await receiverWith((req, res) => {
-      if (req.url.startsWith('/crm') && !crmUp) return void res.writeHead(500, { 'content-type': 'text/plain' }).end('crm database locked');
+    const crmReceiver = await receiverWith((req, res) => {
+      if (!crmUp && eventOf(req).event_name === 'call.reporting') return void res.writeHead(500, { 'content-type': 'text/plain' }).end('crm database locked');
       res.writeHead(200).end('ok');
     });
+    const auditReceiver = await receiverWith((_req, res) => void res.writeHead(200).end('ok'));
     const dir = tempDir('callhook-replay-');
     const store = join(dir, 'store');
-    const hooks = [
-      { name: 'crm', path: '/crm', schedule: '[0s, 50ms]' },
-      { name: 'audit', path: '/audit' },
-    ];
-    const config = writeConfig(daemonYaml(ami.port, receiver.url, store, hooks), dir);
+    const yaml = daemonYaml(ami.port, crmReceiver.url, store, [{ name: 'crm', path: '/crm', schedule: '[0s, 50ms]' }, { name: 'audit', path: '/audit' }]);
+    const config = writeConfig(yaml.replace(`${crmReceiver.url}/audit`, `${auditReceiver.url}/audit`), dir);
 
-    // first run: crm answers 500 until its two-attempt schedule runs out; audit takes everything
+    // first run: crm's two-attempt schedule runs out for the two call.reporting events
     const d1 = daemon(config);
     await ami.done;
-    const settled = () => {
-      const dead = d1.logs.filter(isMsg(/delivery dead/)).length;
-      const auditOk = d1.logs.filter((l) => l.webhook === 'audit' && l.msg === 'webhook delivered').length;
-      return dead > 0 && dead === auditOk;
-    };
-    await until(settled, 10_000, 'crm dead letters and audit deliveries');
+    const delivered = (wh: string) => d1.logs.filter((l) => l.webhook === wh && l.msg === 'webhook delivered').length;
+    const settled = () => d1.logs.filter(isMsg(/delivery dead/)).length === 2 && delivered('audit') === delivered('crm') + 2;
+    await until(settled, 10_000, 'two crm dead letters and every audit delivery');
     await sleep(300);
     expect(settled()).toBe(true);
     expect(await d1.stop('SIGTERM')).toBe(0);
@@ -336,12 +361,16 @@ describe('durable delivery through the daemon', () => {
     expect(crm.length).toBeGreaterThan(4);
     expect(audit.length).toBe(crm.length);
     expect(all.length).toBe(crm.length * 2);
-    expect(crm.every((r) => r.webhook === 'crm' && r.status === 'dead')).toBe(true);
-    expect((await deliveries(store, '--status', 'dead')).map((r) => r.id)).toEqual(crm.map((r) => r.id));
-    expect((await deliveries(store, '--status', 'delivered')).map((r) => r.id)).toEqual(audit.map((r) => r.id));
+    expect(crm.every((r) => r.webhook === 'crm') && audit.every((r) => r.webhook === 'audit')).toBe(true);
+    const dead = crm.filter((r) => r.event_name === 'call.reporting');
+    expect(dead.length).toBe(2);
+    expect((await deliveries(store, '--status', 'dead')).map((r) => r.id)).toEqual(dead.map((r) => r.id));
+    expect((await deliveries(store, '--status', 'delivered')).map((r) => r.id).sort()).toEqual(
+      all.filter((r) => !dead.some((x) => x.id === r.id)).map((r) => r.id).sort(),
+    );
     expect(await deliveries(store, '--status', 'pending')).toEqual([]);
     // each dead letter shows its attempts: status code, latency, error, the response's first bytes
-    for (const r of crm) {
+    for (const r of (await deliveries(store, '--status', 'dead'))) {
       expect(r.history.map((a) => a.status)).toEqual([500, 500]);
       expect(r.history.every((a) => a.error === 'HTTP 500' && a.response === 'crm database locked' && typeof a.ms === 'number')).toBe(true);
     }
@@ -352,15 +381,15 @@ describe('durable delivery through the daemon', () => {
     expect(ofA.length).toBeGreaterThan(0);
     expect(ofA.every((r) => r.call_key === callA)).toBe(true);
     expect(ofA.length + (await deliveries(store, '--call', callD)).length).toBe(all.length);
-    const ofAcrm = await deliveries(store, '--call', callA, '--webhook', 'crm', '--status', 'dead');
-    expect(ofAcrm.map((r) => r.id)).toEqual(crm.filter((r) => r.call_key === callA).map((r) => r.id));
+    const deadOfA = await deliveries(store, '--call', callA, '--webhook', 'crm', '--status', 'dead');
+    expect(deadOfA.map((r) => r.id)).toEqual(dead.filter((r) => r.call_key === callA).map((r) => r.id));
     // the table an operator reads: one line per attempt, with the HTTP status and the response
-    const table = await cli(['deliveries', '--store', store, '--webhook', 'crm', '--call', callA]);
+    const table = await cli(['deliveries', '--store', store, '--webhook', 'crm', '--call', callA, '--status', 'dead']);
     expect(table.code).toBe(0);
     const lines = table.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^ID\s+CREATED\s+WEBHOOK\s+CALL\s+EVENT\s+STATE\s+TRY\s+AT\s+HTTP\s+MS\s+ERROR/);
-    expect(lines.length - 1).toBe(ofAcrm.length * 2);
-    expect(lines.slice(1).every((l) => /\bcrm\b.*\bdead\b.*\b500\b.*HTTP 500 "crm database locked"/.test(l))).toBe(true);
+    expect(lines.length).toBe(1 + 2);
+    expect(lines.slice(1).every((l) => /\bcrm\b.*call\.reporting\s+dead\s.*\b500\b.*HTTP 500 "crm database locked"/.test(l))).toBe(true);
 
     // replay needs to be told what; --dead re-queues the dead letters
     const refuse = await cli(['replay', '--store', store, '--webhook', 'crm']);
@@ -368,32 +397,33 @@ describe('durable delivery through the daemon', () => {
     expect(refuse.stderr).toMatch(/--call ID, --since T or --dead/);
     const re = await cli(['replay', '--store', store, '--webhook', 'crm', '--dead']);
     expect(re.code, re.stderr).toBe(0);
-    expect(re.stdout.trim()).toBe(`re-queued ${crm.length} deliveries for crm`);
-    expect((await deliveries(store, '--status', 'pending')).map((r) => r.id)).toEqual(crm.map((r) => r.id));
+    expect(re.stdout.trim()).toBe('re-queued 2 deliveries for crm');
+    expect((await deliveries(store, '--status', 'pending')).map((r) => r.id)).toEqual(dead.map((r) => r.id));
     expect(await deliveries(store, '--status', 'dead')).toEqual([]);
 
-    // a restarted daemon delivers them, in order per call, with the same ids
+    // a restarted daemon delivers them, with the same ids
     crmUp = true;
-    const before = receiver.requests.length;
+    const crmBefore = crmReceiver.requests.length;
     const d2 = daemon(config);
-    await until(() => receiver.requests.slice(before).filter((r) => r.url.startsWith('/crm')).length >= crm.length, 10_000, 'the re-queued crm deliveries');
-    const crmGot = receiver.requests.slice(before).filter((r) => r.url.startsWith('/crm')).map(eventOf);
-    for (const call of calls) {
-      expect(crmGot.filter((e) => e.call_id === call).map((e) => e.id), call).toEqual(crm.filter((r) => r.call_key === call).map((r) => r.event_id));
-    }
+    await until(() => crmReceiver.requests.length >= crmBefore + 2, 10_000, 'the re-queued crm deliveries');
+    const resent = crmReceiver.requests.slice(crmBefore).map(eventOf);
+    expect(resent.map((e) => e.id).sort()).toEqual(dead.map((r) => r.event_id).sort());
 
     // replay works against the running daemon's store too (it notices within about a second)
-    const auditBefore = receiver.requests.filter((r) => r.url.startsWith('/audit')).length;
+    const auditBefore = auditReceiver.requests.length;
     const re2 = await cli(['replay', '--store', store, '--webhook', 'audit', '--call', callD]);
     expect(re2.code, re2.stderr).toBe(0);
-    const nD = audit.filter((r) => r.call_key === callD).length;
-    expect(re2.stdout.trim()).toBe(`re-queued ${nD} deliveries for audit`);
-    await until(() => receiver.requests.filter((r) => r.url.startsWith('/audit')).length >= auditBefore + nD, 10_000, 'the replayed audit deliveries');
+    const ofD = audit.filter((r) => r.call_key === callD);
+    expect(re2.stdout.trim()).toBe(`re-queued ${ofD.length} deliveries for audit`);
+    await until(() => auditReceiver.requests.length >= auditBefore + ofD.length, 10_000, 'the replayed audit deliveries');
+    // in the call's order again
+    expect(auditReceiver.requests.slice(auditBefore).map((r) => eventOf(r).id)).toEqual(ofD.map((r) => r.event_id));
+    await sleep(200);
     expect(await d2.stop('SIGTERM')).toBe(0);
 
     const after = await deliveries(store);
-    expect(after.every((r) => r.status === 'delivered')).toBe(true);
-    expect(after.filter((r) => r.webhook === 'crm').every((r) => r.history.map((a) => a.status).join() === '500,500,200')).toBe(true);
+    expect(after.filter((r) => r.status !== 'delivered')).toEqual([]);
+    for (const r of after.filter((r) => dead.some((x) => x.id === r.id))) expect(r.history.map((a) => a.status)).toEqual([500, 500, 200]);
     expect(after.filter((r) => r.webhook === 'audit' && r.call_key === callD).every((r) => r.attempts === 2)).toBe(true);
   }, 30_000);
 

@@ -16,6 +16,7 @@ import type { Signal } from '../src/calls/signals.js';
 import { verifySignature } from '../src/hooks/signing.js';
 import { createTracker } from '../src/pipeline.js';
 import { EslConnection } from '../src/pbx/esl/connection.js';
+import { freeswitchDemoPbxYaml, startFreeswitchDemoReplay } from '../src/pbx/esl/demo-replay.js';
 import { eventFrames, startEslReplayServer, type EslReplayServer } from '../src/pbx/esl/replay-server.js';
 import { simulate } from '../src/simulate.js';
 import { configFrom, tempDir, writeConfig } from './helpers/config.js';
@@ -230,4 +231,25 @@ describe('the login resync is applied where its reply ends in the stream', () =>
     expect(tracker.activeLegs).toBe(1);
     expect(conn.stats().connected).toBe(true);
   }, 15_000);
+});
+
+describe("the demo's FreeSWITCH replay (src/pbx/esl/demo-replay.ts)", () => {
+  it('replays the bundled captures to a daemon PBX entry built from its YAML: every call completes', async () => {
+    const replay = await startFreeswitchDemoReplay({ speed: 100 });
+    cleanup.push(() => replay.close());
+    expect(replay.scenarios).toEqual(['a-answered-caller-bye', 'c-ring-no-answer-timeout', 'f-hold-unhold', 'g-dtmf-info', 'h-queue-answered', 'i-queue-abandoned']);
+    const config = configFrom(['pbx:', ...freeswitchDemoPbxYaml(replay), 'webhooks: []', 'storage: {path: /tmp/callhook-unused}', ''].join('\n'));
+    const tracker = createTracker(config.pbx[0], config);
+    const events: CallEvent[] = [];
+    const conn = new EslConnection(config.pbx[0], (_pbx, sigs) => {
+      for (const s of sigs) events.push(...tracker.apply(s));
+    }, pino({ level: 'silent' }), []);
+    cleanup.push(() => conn.stop());
+    conn.start();
+    await replay.done;
+    await until(() => events.filter((e) => e.event_name === 'call.reporting').length >= 6, 5_000, 'six call.reporting');
+    const reports = events.filter((e) => e.event_name === 'call.reporting');
+    expect(reports.map((e) => e.reporting?.cause)).toEqual(['answer', 'no_answer', 'answer', 'answer', 'answer', 'cancel']);
+    expect(events.every((e) => e.direction === 'in' && e.pbx.name === 'demo-freeswitch')).toBe(true);
+  }, 20_000);
 });
