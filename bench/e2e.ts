@@ -60,7 +60,7 @@ interface World {
   ask<T>(cmd: WorldCommand, reply: string): Promise<T>;
 }
 
-async function startWorld(): Promise<World> {
+export async function startWorld(): Promise<World> {
   const child = fork(fileURLToPath(new URL('./world.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const waiters = new Map<string, { resolve: (m: unknown) => void; reject: (e: Error) => void }>();
   child.on('message', (m: { type: string }) => {
@@ -126,7 +126,7 @@ function writeConfig(dir: string, world: World): string {
 }
 
 /** Streams `messages` frames into a fresh daemon; resolves with the world's stats once `expected` webhooks arrived. */
-async function runDaemon(world: World, messages: number, rate: number | null, timeoutMs: number): Promise<{ stats: WorldStats; expected: number; cpuUs: number }> {
+export async function runDaemon(world: World, messages: number, rate: number | null, timeoutMs: number): Promise<{ stats: WorldStats; expected: number; cpuUs: number }> {
   const base = Date.now();
   const expected = expectedEvents(messages, base);
   await world.ask({ cmd: 'load', messages, timestampBaseMs: base, rate }, 'loaded');

@@ -91,10 +91,10 @@ program
   .command('demo')
   .description('replay bundled real PBX captures into the real pipeline and a local webhook receiver')
   .addOption(new Option('--pbx <type>', 'which PBX to replay').choices(['asterisk', 'freeswitch', 'both']).default('both'))
-  .option('--speed <n>', 'replay speed (1 = recorded pace)', '4')
+  .option('--speed <n>', 'replay speed (1 = recorded pace)', '6')
   .action(async (o: { pbx: 'asterisk' | 'freeswitch' | 'both'; speed: string }) => {
     const { runDemo } = await import('./demo.js');
-    process.exit(await runDemo({ pbx: o.pbx, speed: Number(o.speed) || 4 }));
+    process.exit(await runDemo({ pbx: o.pbx, speed: Number(o.speed) || 6 }));
   });
 
 program

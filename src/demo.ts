@@ -18,6 +18,7 @@ import { Daemon } from './daemon.js';
 import { verifySignature } from './hooks/signing.js';
 import { readCapture } from './pbx/capture.js';
 import { startAmiReplayServer } from './pbx/ami/replay-server.js';
+import { freeswitchDemoCaptureDir, freeswitchDemoPbxYaml, startFreeswitchDemoReplay, type FreeswitchDemoReplay } from './pbx/esl/demo-replay.js';
 
 export interface DemoOptions {
   pbx: 'asterisk' | 'freeswitch' | 'both';
@@ -41,6 +42,12 @@ const SCENARIOS: Record<string, string> = {
   'h-queue-answered': 'caller waits in queue "support", agent1 answers, agent2 stops ringing',
   'i-queue-abandoned': 'caller hangs up in queue "support" while agents ring: abandoned',
   'j-queue-timeout': 'nobody answers queue "support" before its timeout',
+  // FreeSWITCH captures
+  'a-answered-caller-bye': 'inbound call to agent1, answered, the caller hangs up',
+  'c-ring-no-answer-timeout': 'inbound call, agent1 rings and never answers: missed',
+  'g-dtmf-info': 'answered call, the caller presses digits',
+  'freeswitch:h-queue-answered': 'caller waits in queue "support" (mod_callcenter), agent2 answers',
+  'freeswitch:i-queue-abandoned': 'caller hangs up in queue "support" while an agent rings: abandoned',
 };
 
 /** The call id (Linkedid) of the first channel in an AMI capture. */
@@ -69,49 +76,67 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   const receiverPort = (receiver.address() as AddressInfo).port;
 
+  const useAsterisk = opts.pbx !== 'freeswitch';
+  const useFreeswitch = opts.pbx !== 'asterisk';
   const astDir = join(CAPTURES, 'asterisk');
-  const files = readdirSync(astDir).filter((f) => f.endsWith('.ami')).sort();
+  const files = useAsterisk ? readdirSync(astDir).filter((f) => f.endsWith('.ami')).sort() : [];
+  const fsCalls = useFreeswitch ? readdirSync(freeswitchDemoCaptureDir()).filter((f) => f.endsWith('.json.esl')).length : 0;
+  const totalCalls = files.length + fsCalls;
   const captures = files.map((f) => readCapture(join(astDir, f)));
-  /** call id -> [number, capture name] of the calls being replayed */
-  const scenarioOf = new Map<string, [number, string]>();
+  /** call id -> capture name of the Asterisk calls being replayed */
+  const scenarioOf = new Map<string, string>();
   files.forEach((f, i) => {
     const id = firstLinkedid(captures[i].bytes);
-    if (id) scenarioOf.set(id, [i + 1, f.replace(/\.ami$/, '')]);
+    if (id) scenarioOf.set(id, f.replace(/\.ami$/, ''));
   });
-  const ami = await startAmiReplayServer({
-    captures: captures.map((c) => ({ bytes: c.bytes, chunks: c.chunks ?? undefined })),
-    username: 'callhook',
-    secret: SECRET,
-    pace: 'recorded',
-    speed: opts.speed,
-  });
+  const ami = useAsterisk
+    ? await startAmiReplayServer({
+        captures: captures.map((c) => ({ bytes: c.bytes, chunks: c.chunks ?? undefined })),
+        username: 'callhook',
+        secret: SECRET,
+        pace: 'recorded',
+        speed: opts.speed,
+      })
+    : null;
+  let fs: FreeswitchDemoReplay | null = null;
+  let fsSeen = 0;
 
   const configPath = join(dir, 'callhook.yaml');
-  writeFileSync(
-    configPath,
-    [
-      'pbx:',
-      '  - name: demo-asterisk',
-      '    type: asterisk',
-      '    host: 127.0.0.1',
-      `    port: ${ami.port}`,
-      '    username: callhook',
-      `    secret: ${SECRET}`,
-      '    trunks: ["PJSIP/caller*"]   # the captures\' callers play the outside world',
-      'webhooks:',
-      '  - name: demo-crm',
-      `    url: http://127.0.0.1:${receiverPort}/hooks/calls`,
-      '    events: ["*"]',
-      `    signing_secret: ${SIGNING_SECRET}`,
-      `storage: {path: ${JSON.stringify(join(dir, 'store'))}}`,
-      'http: {listen: off}',
-      'log: {level: warn}',
-      '',
-    ].join('\n'),
-  );
+  const writeDemoConfig = () =>
+    writeFileSync(
+      configPath,
+      [
+        'pbx:',
+        ...(ami
+          ? [
+              '  - name: demo-asterisk',
+              '    type: asterisk',
+              '    host: 127.0.0.1',
+              `    port: ${ami.port}`,
+              '    username: callhook',
+              `    secret: ${SECRET}`,
+              "    trunks: [\"PJSIP/caller*\"]   # the captures' callers play the outside world",
+            ]
+          : []),
+        ...(fs ? freeswitchDemoPbxYaml(fs) : []),
+        'webhooks:',
+        '  - name: demo-crm',
+        `    url: http://127.0.0.1:${receiverPort}/hooks/calls`,
+        '    events: ["*"]',
+        `    signing_secret: ${SIGNING_SECRET}`,
+        `storage: {path: ${JSON.stringify(join(dir, 'store'))}}`,
+        'http: {listen: off}',
+        'log: {level: warn}',
+        '',
+      ].join('\n'),
+    );
+  if (!ami) fs = await startFreeswitchDemoReplay({ speed: opts.speed });
+  writeDemoConfig();
 
-  say(`callhook demo: ${files.length} real Asterisk calls, recorded from SIP calls through a real PBX, replayed at ${opts.speed}x`);
-  say(`  PBX       an AMI endpoint on 127.0.0.1:${ami.port} replaying the recorded bytes`);
+  const what = [files.length ? `${files.length} Asterisk` : '', fsCalls ? `${fsCalls} FreeSWITCH` : ''].filter(Boolean).join(' + ');
+  say(`callhook demo: ${what} real calls, recorded from SIP calls through real PBXes, replayed at ${opts.speed}x`);
+  if (ami) say(`  PBX       an AMI endpoint on 127.0.0.1:${ami.port} replaying the recorded Asterisk bytes`);
+  if (useFreeswitch) say(`  PBX       an ESL endpoint on 127.0.0.1 replaying the recorded FreeSWITCH bytes${ami ? ' (after the Asterisk calls)' : ''}`);
   say(`  webhook   a receiver on http://127.0.0.1:${receiverPort}/hooks/calls checking every signature`);
   say(`  config    ${configPath}`);
   say('');
@@ -125,9 +150,9 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       counts.events++;
       if (ev.call_id && !counts.calls.has(ev.call_id)) {
         counts.calls.add(ev.call_id);
-        const [n, name] = scenarioOf.get(ev.call_id) ?? [counts.calls.size, ''];
+        const name = ev.pbx.type === 'asterisk' ? (scenarioOf.get(ev.call_id) ?? '') : (fs?.scenarios[fsSeen++] ?? '');
         say('');
-        say(`call ${n}/${files.length}  ${SCENARIOS[name] ?? name}  (${name}, call_id ${ev.call_id})`);
+        say(`call ${counts.calls.size}/${totalCalls}  ${SCENARIOS[`${ev.pbx.type}:${name}`] ?? SCENARIOS[name] ?? name}  (${ev.pbx.name}: ${name}, call_id ${ev.call_id})`);
       }
       events.set(ev.id, ev);
     },
@@ -142,16 +167,37 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     },
   });
   const connectedAt = Date.now();
-  const conn = daemon.connections.get('demo-asterisk');
-  while (conn && !conn.stats().connected && Date.now() - connectedAt < 5000) await new Promise((r) => setTimeout(r, 20));
-  say(conn?.stats().connected ? `connected to PBX demo-asterisk (Asterisk AMI 127.0.0.1:${ami.port}, user callhook)` : 'PBX demo-asterisk: not connected yet');
-  await ami.done;
-  // let the last deliveries land
-  const deadline = Date.now() + 10_000;
-  while (daemon.dispatcher.stats().pending > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const waitConnected = async (name: string, what: string) => {
+    const conn = daemon.connections.get(name);
+    const since = Date.now();
+    while (conn && !conn.stats().connected && Date.now() - since < 5000) await new Promise((r) => setTimeout(r, 20));
+    say(conn?.stats().connected ? `connected to PBX ${name} (${what})` : `PBX ${name}: not connected yet`);
+  };
+  const drain = async () => {
+    const deadline = Date.now() + 10_000;
+    while (daemon.dispatcher.stats().pending > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  };
+  if (ami) {
+    await waitConnected('demo-asterisk', `Asterisk AMI 127.0.0.1:${ami.port}, user callhook`);
+    await ami.done;
+    await drain();
+  }
+  if (useFreeswitch) {
+    if (ami) {
+      // the FreeSWITCH part joins a running daemon the way an operator adds a PBX: edit the file, reload
+      fs = await startFreeswitchDemoReplay({ speed: opts.speed });
+      writeDemoConfig();
+      say('');
+      say(`config edited (+ pbx demo-freeswitch) and reloaded: ${(await daemon.reload()) ? 'ok' : 'FAILED'}`);
+    }
+    await waitConnected('demo-freeswitch', `FreeSWITCH ESL 127.0.0.1:${fs!.port}`);
+    await fs!.done;
+    await drain();
+  }
   const stats = daemon.dispatcher.stats();
   await daemon.stop();
-  await ami.close();
+  await ami?.close();
+  await fs?.close();
   await new Promise<void>((r) => receiver.close(() => r()));
   rmSync(dir, { recursive: true, force: true });
 

@@ -166,7 +166,7 @@ describe('durable delivery through the daemon', () => {
       expect(streamDone, 'the PBX stream is still running at the kill').toBe(false);
       const at = Date.now();
       // in flight: received and not answered, or answered so recently that the daemon may not have recorded it
-      const inFlight = unanswered.size + answeredAt.filter((t) => at - t < 250).length;
+      const inFlight = unanswered.size + answeredAt.filter((t) => at - t < 50).length;
       d.proc.kill('SIGKILL');
       expect(await d.exited).toBe('SIGKILL');
       // what the killed daemon had committed (the PBX stream waits while nobody is logged in)

@@ -28,8 +28,12 @@ describe('callhook demo', () => {
     expect(code).toBe(0);
 
     expect(out).toMatch(/^connected to PBX demo-asterisk \(Asterisk AMI 127\.0\.0\.1:\d+/m);
+    // the FreeSWITCH PBX joins the running daemon through a config reload
+    expect(out).toMatch(/^config edited \(\+ pbx demo-freeswitch\) and reloaded: ok$/m);
+    expect(out).toMatch(/^connected to PBX demo-freeswitch \(FreeSWITCH ESL 127\.0\.0\.1:\d+/m);
     const calls = out.match(/^call \d+\/\d+ {2}.+$/gm) ?? [];
-    expect(calls.length).toBe(6);
+    expect(calls.length).toBe(12);
+    expect(calls.filter((c) => c.includes('(demo-freeswitch:')).length).toBe(6);
     const webhooks = out.match(/^ {2}(call|agent)\.\S+\s+\S+\s+.*→ \d{3} in \d+ ms$/gm) ?? [];
     expect(out).toMatch(/^ {2}call\.connected +LOCAL_USER +agent1 +→ 200 in \d+ ms$/m);
     expect(out).toMatch(/^ {2}call\.missed +QUEUE +support +→ 200 in \d+ ms$/m);
@@ -37,7 +41,7 @@ describe('callhook demo', () => {
     const summary = /^summary: (\d+) calls, (\d+) events, (\d+) webhooks delivered, (\d+) failed attempts, (\d+) pending; the receiver got (\d+) requests \((\d+) bad signatures\)/m.exec(out);
     expect(summary).not.toBeNull();
     const [, nCalls, nEvents, delivered, failed, pending, received, bad] = summary!.map(Number);
-    expect(nCalls).toBe(6);
+    expect(nCalls).toBe(12);
     expect(delivered).toBe(webhooks.length);
     expect(delivered).toBe(nEvents);
     expect(received).toBe(delivered);
