@@ -116,3 +116,43 @@ export interface CallEvent {
   /** ivr.* only: the IVR's name and the digits entered in it (so far) */
   ivr?: { name: string; digits: string };
 }
+
+/** A CallEvent with every field present: the given ones set, the rest null (DESIGN §3: never missing). */
+export function blankEvent(
+  required: Pick<CallEvent, 'id' | 'event_name' | 'event_time' | 'sequence' | 'call_id' | 'context' | 'pbx' | 'signal'>,
+): CallEvent {
+  return {
+    id: required.id,
+    event_name: required.event_name,
+    event_time: required.event_time,
+    sequence: required.sequence,
+    call_id: required.call_id,
+    leg_id: null,
+    context: required.context,
+    state: null,
+    previous_state: null,
+    direction: null,
+    src: null,
+    src_name: null,
+    dst: null,
+    dst_name: null,
+    endpoint: null,
+    queue: null,
+    start_time: null,
+    ringing_at: null,
+    connected_at: null,
+    ended_at: null,
+    duration: null,
+    ring_duration: null,
+    talk_duration: null,
+    hangup_cause: null,
+    hangup_cause_code: null,
+    sip_status: null,
+    dtmf: null,
+    hold: null,
+    digits: '',
+    recording_url: null,
+    pbx: required.pbx,
+    signal: required.signal,
+  };
+}

@@ -5,7 +5,7 @@
  * so the same signals always give the same events (ids included).
  */
 import { createHash } from 'node:crypto';
-import type { CallEvent, Direction, EventName, LegState, QueueInfo, ReportLeg, Reporting } from './events.js';
+import { blankEvent, type CallEvent, type Direction, type EventName, type LegState, type QueueInfo, type ReportLeg, type Reporting } from './events.js';
 import { causeName as nameOfCause, sipStatusForCause } from './causes.js';
 import { transition, type LegInput } from './leg-machine.js';
 import type { LegCreated, LegHangup, PbxType, Resync, Signal } from './signals.js';
@@ -498,40 +498,16 @@ export class CallTracker {
     key: string,
   ): CallEvent {
     const { pbx, source } = this.opts;
-    return {
+    return blankEvent({
       id: eventId(pbx.name, callId ?? 'agent', key, name, sequence, time),
       event_name: name,
       event_time: iso(time),
       sequence,
       call_id: callId,
-      leg_id: null,
       context,
-      state: null,
-      previous_state: null,
-      direction: null,
-      src: null,
-      src_name: null,
-      dst: null,
-      dst_name: null,
-      endpoint: null,
-      queue: null,
-      start_time: null,
-      ringing_at: null,
-      connected_at: null,
-      ended_at: null,
-      duration: null,
-      ring_duration: null,
-      talk_duration: null,
-      hangup_cause: null,
-      hangup_cause_code: null,
-      sip_status: null,
-      dtmf: null,
-      hold: null,
-      digits: '',
-      recording_url: null,
       pbx: { name: pbx.name, type: pbx.type },
       signal: { source, event: raw },
-    };
+    });
   }
 
   /** Fields every call-scoped event shares: numbers, direction, digits, recording. */

@@ -6,7 +6,7 @@
  * unless one is given (receivers deduplicate by id).
  */
 import { randomUUID } from 'node:crypto';
-import type { CallEvent, EventName, LegState } from '../calls/events.js';
+import { blankEvent, type CallEvent, type EventName, type LegState } from '../calls/events.js';
 import type { PbxType } from '../calls/signals.js';
 
 export interface SampleOptions {
@@ -35,15 +35,17 @@ export function sampleEvent(
   const endpoint = asterisk ? 'PJSIP/1001' : 'sofia/internal/1001';
 
   const ev: CallEvent = {
-    id: opts.id ?? randomUUID(),
-    event_name: name,
-    event_time: iso(now),
-    sequence: 1,
-    call_id: callId,
+    ...blankEvent({
+      id: opts.id ?? randomUUID(),
+      event_name: name,
+      event_time: iso(now),
+      sequence: 1,
+      call_id: callId,
+      context: 'LOCAL_USER',
+      pbx: { name: pbx.name, type: pbx.type },
+      signal: { source: 'callhook', event: 'sample' },
+    }),
     leg_id: legId,
-    context: 'LOCAL_USER',
-    state: null,
-    previous_state: null,
     direction: 'in',
     src: '+442071234567',
     src_name: 'Alice Smith',
@@ -52,21 +54,6 @@ export function sampleEvent(
     endpoint,
     queue: { name: 'support', position: 1, wait_seconds: 5, disposition: null },
     start_time: iso(start),
-    ringing_at: null,
-    connected_at: null,
-    ended_at: null,
-    duration: null,
-    ring_duration: null,
-    talk_duration: null,
-    hangup_cause: null,
-    hangup_cause_code: null,
-    sip_status: null,
-    dtmf: null,
-    hold: null,
-    digits: '',
-    recording_url: null,
-    pbx: { name: pbx.name, type: pbx.type },
-    signal: { source: 'callhook', event: 'sample' },
   };
 
   const at = (state: LegState, previous: LegState | null, sequence: number) => {
