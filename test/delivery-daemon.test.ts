@@ -381,6 +381,10 @@ describe('durable delivery through the daemon', () => {
     expect(ofA.length).toBeGreaterThan(0);
     expect(ofA.every((r) => r.call_key === callA)).toBe(true);
     expect(ofA.length + (await deliveries(store, '--call', callD)).length).toBe(all.length);
+    // --call also takes the payload's call_id alone (the key is "<pbx>:<call_id>")
+    const bareA = callA.slice(callA.indexOf(':') + 1);
+    expect(callA).toBe(`pbx1:${bareA}`);
+    expect((await deliveries(store, '--call', bareA)).map((r) => r.id)).toEqual(ofA.map((r) => r.id));
     const deadOfA = await deliveries(store, '--call', callA, '--webhook', 'crm', '--status', 'dead');
     expect(deadOfA.map((r) => r.id)).toEqual(dead.filter((r) => r.call_key === callA).map((r) => r.id));
     // the table an operator reads: one line per attempt, with the HTTP status and the response
@@ -411,7 +415,7 @@ describe('durable delivery through the daemon', () => {
 
     // replay works against the running daemon's store too (it notices within about a second)
     const auditBefore = auditReceiver.requests.length;
-    const re2 = await cli(['replay', '--store', store, '--webhook', 'audit', '--call', callD]);
+    const re2 = await cli(['replay', '--store', store, '--webhook', 'audit', '--call', callD.slice(callD.indexOf(':') + 1)]);
     expect(re2.code, re2.stderr).toBe(0);
     const ofD = audit.filter((r) => r.call_key === callD);
     expect(re2.stdout.trim()).toBe(`re-queued ${ofD.length} deliveries for audit`);

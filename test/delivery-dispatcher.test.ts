@@ -10,17 +10,17 @@ import { Outbox } from '../src/delivery/outbox.js';
 import type { AttemptResult, RenderedDelivery } from '../src/delivery/types.js';
 import { verifySignature } from '../src/hooks/signing.js';
 import { startReceiver, type ReceivedRequest, type Receiver } from './helpers/receiver.js';
+import { webhookConfig } from './helpers/webhook.js';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const AUTH = 'Bearer TOPSECRET-token';
 const FAST_SCHEDULE = [0, 50, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100];
 
 function webhook(name: string, url: string, over: Partial<WebhookConfig> = {}): WebhookConfig {
-  return {
-    name, url, method: 'POST', events: ['*'], filter: null, format: 'default', template: null, token: null,
-    signing_secret: SECRET, headers: { Authorization: AUTH, 'X-Tenant': 'acme' }, timeout_ms: 5000,
-    retry: { schedule_ms: FAST_SCHEDULE }, allow_http: true, enabled: true, ...over,
-  };
+  return webhookConfig({
+    name, url, signing_secret: SECRET, headers: { Authorization: AUTH, 'X-Tenant': 'acme' },
+    retry: { schedule_ms: FAST_SCHEDULE }, allow_http: true, ...over,
+  });
 }
 
 function ev(wh: WebhookConfig, callKey: string, seq: number): RenderedDelivery {

@@ -7,25 +7,10 @@ import type { Config, WebhookConfig } from '../src/config/types.js';
 import type { RenderedDelivery } from '../src/delivery/types.js';
 import { Router } from '../src/hooks/router.js';
 import { simulate, simulatedPbx } from '../src/simulate.js';
+import { webhookConfig } from './helpers/webhook.js';
 
 function hook(name: string, over: Partial<WebhookConfig> = {}): WebhookConfig {
-  return {
-    name,
-    url: `https://example.com/${name}`,
-    method: 'POST',
-    events: ['*'],
-    filter: null,
-    format: 'default',
-    template: null,
-    token: null,
-    signing_secret: null,
-    headers: {},
-    timeout_ms: 5000,
-    retry: { schedule_ms: [0] },
-    allow_http: false,
-    enabled: true,
-    ...over,
-  };
+  return webhookConfig({ name, url: `https://example.com/${name}`, ...over });
 }
 
 const WEBHOOKS = [

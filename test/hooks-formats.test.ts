@@ -4,28 +4,11 @@ import { EVENT_NAMES, type CallEvent, type EventName } from '../src/calls/events
 import type { WebhookConfig } from '../src/config/types.js';
 import { renderFor } from '../src/hooks/render.js';
 import { sampleEvent } from '../src/hooks/sample.js';
+import { webhookConfig } from './helpers/webhook.js';
 
 const NOW = Date.UTC(2026, 10, 21, 10, 15, 40); // 2026-11-21T10:15:40.123Z after sampleEvent's +123ms
 
-function hook(over: Partial<WebhookConfig> = {}): WebhookConfig {
-  return {
-    name: 'crm',
-    url: 'https://crm.example.com/hooks/calls',
-    method: 'POST',
-    events: ['*'],
-    filter: null,
-    format: 'default',
-    template: null,
-    token: null,
-    signing_secret: null,
-    headers: {},
-    timeout_ms: 5000,
-    retry: { schedule_ms: [0] },
-    allow_http: false,
-    enabled: true,
-    ...over,
-  };
-}
+const hook = webhookConfig;
 
 const ev = (name: EventName, over: Partial<CallEvent> = {}): CallEvent => ({
   ...sampleEvent(name, { name: 'pbx1', type: 'asterisk' }, { now: NOW, id: `evt-${name}` }),

@@ -4,27 +4,12 @@ import type { CallEvent, EventName } from '../src/calls/events.js';
 import type { WebhookConfig } from '../src/config/types.js';
 import { Router, callKeyOf } from '../src/hooks/router.js';
 import { sampleEvent } from '../src/hooks/sample.js';
+import { webhookConfig } from './helpers/webhook.js';
 
 const NOW = Date.UTC(2026, 10, 21, 10, 15, 40);
 
 function hook(name: string, over: Partial<WebhookConfig> = {}): WebhookConfig {
-  return {
-    name,
-    url: `https://example.com/${name}`,
-    method: 'POST',
-    events: ['*'],
-    filter: null,
-    format: 'default',
-    template: null,
-    token: null,
-    signing_secret: null,
-    headers: {},
-    timeout_ms: 5000,
-    retry: { schedule_ms: [0] },
-    allow_http: false,
-    enabled: true,
-    ...over,
-  };
+  return webhookConfig({ name, url: `https://example.com/${name}`, ...over });
 }
 
 const ev = (name: EventName, over: Partial<CallEvent> = {}): CallEvent => ({

@@ -5,27 +5,12 @@ import type { WebhookConfig } from '../src/config/types.js';
 import { compileWebhook, renderFor, webhookProblems } from '../src/hooks/render.js';
 import { compileTemplate } from '../src/hooks/formats/template.js';
 import { sampleEvent } from '../src/hooks/sample.js';
+import { webhookConfig } from './helpers/webhook.js';
 
 const NOW = Date.UTC(2026, 10, 21, 10, 15, 40);
 
 function hook(template: string | null, over: Partial<WebhookConfig> = {}): WebhookConfig {
-  return {
-    name: 'tpl',
-    url: 'https://crm.example.com/in',
-    method: 'POST',
-    events: ['*'],
-    filter: null,
-    format: 'template',
-    template,
-    token: null,
-    signing_secret: null,
-    headers: {},
-    timeout_ms: 5000,
-    retry: { schedule_ms: [0] },
-    allow_http: false,
-    enabled: true,
-    ...over,
-  };
+  return webhookConfig({ name: 'tpl', url: 'https://crm.example.com/in', format: 'template', template, ...over });
 }
 
 const ev = (over: Partial<CallEvent> = {}): CallEvent => ({

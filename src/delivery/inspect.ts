@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { StorageError, dbFileFor, describeStorageError, type AttemptRow, type DeliveryRow } from './outbox.js';
 
 export interface ListOptions {
+  /** a call key ("pbx1:1795268179.0") or a payload's call_id ("1795268179.0") */
   callId?: string;
   webhook?: string;
   /** pending also matches failed (a pending delivery with failed attempts) */
@@ -25,11 +26,19 @@ export interface DeliveryWithAttempts extends DeliveryRow {
 
 export interface ReplayOptions {
   webhook: string;
+  /** a call key or a payload's call_id, as in ListOptions */
   callId?: string;
   since?: number;
   /** only dead deliveries */
   dead?: boolean;
 }
+
+/**
+ * `--call ID` matches a delivery's call key ("pbx1:1795268179.0", as the CALL column shows it)
+ * or the call_id of the payload alone ("1795268179.0"): the key is "<pbx name>:<call_id>".
+ * Two parameters: the ID twice.
+ */
+const CALL_MATCH = "(call_key = ? OR substr(call_key, instr(call_key, ':') + 1) = ?)";
 
 function openStore(dbPath: string, readonly: boolean): Database.Database {
   const file = dbFileFor(dbPath);
@@ -51,8 +60,8 @@ export function listDeliveries(dbPath: string, opts: ListOptions = {}): Delivery
     const where: string[] = [];
     const args: unknown[] = [];
     if (opts.callId !== undefined) {
-      where.push('call_key = ?');
-      args.push(opts.callId);
+      where.push(CALL_MATCH);
+      args.push(opts.callId, opts.callId);
     }
     if (opts.webhook !== undefined) {
       where.push('webhook = ?');
@@ -90,8 +99,8 @@ export function replay(dbPath: string, opts: ReplayOptions, now = Date.now()): n
     const where = ['webhook = ?'];
     const args: unknown[] = [opts.webhook];
     if (opts.callId !== undefined) {
-      where.push('call_key = ?');
-      args.push(opts.callId);
+      where.push(CALL_MATCH);
+      args.push(opts.callId, opts.callId);
     }
     if (opts.since !== undefined) {
       where.push('created_at >= ?');
