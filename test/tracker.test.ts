@@ -11,6 +11,8 @@ import { transition } from '../src/calls/leg-machine.js';
 import { CallTracker } from '../src/calls/tracker.js';
 import type { Signal } from '../src/calls/signals.js';
 import { createDecoder } from '../src/pbx/capture.js';
+import { AmiFramer } from '../src/pbx/ami/framer.js';
+import { AMI_EVENTS_USED, AmiTranslator } from '../src/pbx/ami/translator.js';
 
 const FIX = 'test/fixtures/asterisk';
 const pbx = { name: 'pbx1', type: 'asterisk' as const };
@@ -38,6 +40,24 @@ describe('AMI decode + tracker', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('skipping the events the translator never reads (VarSet, Newexten, Cdr, ...) changes no call event', async () => {
+    for (const name of ['h-queue-answered', 'n-concurrent-calls', 'o-status-coreshowchannels-midcall']) {
+      const bytes = readFileSync(`${FIX}/${name}.ami`);
+      const all = new AmiFramer();
+      const skipping = new AmiFramer({ keepEvent: (e) => AMI_EVENTS_USED.has(e) });
+      const events = (framer: AmiFramer) => {
+        const tracker = new CallTracker({ pbx, source: 'ami' });
+        const translator = new AmiTranslator();
+        return framer.push(bytes).flatMap((m) => translator.translate(m, 0)).flatMap((s) => tracker.apply(s)).map((e) => `${e.id} ${e.event_name}`);
+      };
+      expect(events(skipping)).toEqual(events(all));
+      expect(skipping.skipped).toBeGreaterThan(0);
+    }
+    // responses and list items are never skipped
+    const o = new AmiFramer({ keepEvent: () => false }).push(readFileSync(`${FIX}/o-status-coreshowchannels-midcall.ami`));
+    expect(o.filter((m) => m.Response === 'Success').length).toBe(3);
   });
 
   it('mutated and garbage frames never throw', async () => {

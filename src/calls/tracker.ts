@@ -721,8 +721,18 @@ function secs(ms: number): number {
   return Math.max(0, Math.round(ms / 1000));
 }
 
+/** ISO 8601 time; the date-time prefix is formatted once per second (it was 20% of the tracker's time). */
+let isoSecond = NaN;
+let isoPrefix = '';
 function iso(ms: number): string {
-  return new Date(ms).toISOString();
+  const t = Math.floor(ms);
+  const sec = Math.floor(t / 1000);
+  if (sec !== isoSecond) {
+    isoSecond = sec;
+    isoPrefix = new Date(sec * 1000).toISOString().slice(0, 20);
+  }
+  const milli = t - sec * 1000;
+  return `${isoPrefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
 }
 
 function isoOrNull(ms: number | null): string | null {

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { PbxType, Signal } from '../calls/signals.js';
 import { AmiFramer } from './ami/framer.js';
-import { AmiTranslator } from './ami/translator.js';
+import { AMI_EVENTS_USED, AmiTranslator } from './ami/translator.js';
 
 export interface CaptureChunk {
   t: number;
@@ -53,8 +53,9 @@ export interface DecoderOptions {
 
 export async function createDecoder(type: PbxType, opts: DecoderOptions = {}): Promise<SignalDecoder> {
   if (type === 'asterisk') {
-    const framer = new AmiFramer();
-    const translator = new AmiTranslator({ keepVariables: opts.keepVariables });
+    const keep = opts.keepVariables ?? [];
+    const framer = new AmiFramer({ keepEvent: (name) => AMI_EVENTS_USED.has(name) && (name !== 'VarSet' || keep.length > 0) });
+    const translator = new AmiTranslator({ keepVariables: keep });
     return {
       push(chunk, receivedAt) {
         const out: Signal[] = [];

@@ -34,6 +34,11 @@ export interface AmiClientOptions {
   /** PBX name, for logs */
   name: string;
   backoff?: { initialMs?: number; maxMs?: number };
+  /**
+   * Which events to parse and emit (see AmiFramer's keepEvent). Action responses, the
+   * CoreShowChannels list and Shutdown are always kept. Default: every event.
+   */
+  keepEvent?: (name: string) => boolean;
 }
 
 export interface AmiActionResult {
@@ -87,11 +92,14 @@ interface Conn {
   closed: Promise<void>;
 }
 
+/** events the client itself needs whatever its user wants: the resync list, shutdown */
+const CLIENT_EVENTS = new Set(['CoreShowChannel', 'CoreShowChannelsComplete', 'Shutdown', 'FullyBooted']);
+
 const MALFORMED_LOG_FIRST = 10;
 const MALFORMED_LOG_EVERY = 1000;
 
 export class AmiClient extends EventEmitter<AmiClientEvents> {
-  private readonly opts: Required<Omit<AmiClientOptions, 'backoff'>> & { backoff: { initialMs?: number; maxMs?: number } };
+  private readonly opts: Required<Omit<AmiClientOptions, 'backoff' | 'keepEvent'>> & { backoff: { initialMs?: number; maxMs?: number } };
   private readonly log: Logger;
   private readonly where: string;
   /** unique per client, so our ActionIDs never collide with other AMI users' ones */
@@ -105,8 +113,12 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private readonly counters: AmiClientStats = { malformedLines: 0, oversizedMessages: 0, logins: 0 };
 
+  private readonly keepEvent?: (name: string) => boolean;
+
   constructor(options: AmiClientOptions) {
     super();
+    const wanted = options.keepEvent;
+    if (wanted) this.keepEvent = (name) => CLIENT_EVENTS.has(name) || wanted(name);
     this.opts = {
       actionTimeoutMs: 10_000,
       pingIntervalMs: 20_000,
@@ -210,6 +222,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     const conn: Conn = {
       socket,
       framer: new AmiFramer({
+        keepEvent: this.keepEvent,
         onMalformed: (line) => this.onMalformed(line),
         onOversized: (bytes) => {
           this.counters.oversizedMessages++;

@@ -7,7 +7,7 @@ import type { PbxConfig } from '../../config/types.js';
 import type { ConnectionStats, PbxConnection, SignalHandler } from '../connection.js';
 import { AmiClient } from './client.js';
 import type { AmiMessage } from './framer.js';
-import { AmiTranslator } from './translator.js';
+import { AMI_EVENTS_USED, AmiTranslator } from './translator.js';
 
 export class AmiConnection implements PbxConnection {
   private readonly client: AmiClient;
@@ -32,6 +32,8 @@ export class AmiConnection implements PbxConnection {
       pingIntervalMs: config.ping_interval_ms,
       logger: logger.child({ pbx: config.name }),
       name: config.name,
+      // most of an AMI stream is events nobody reads: skip them in the framer (VarSet only matters for kept variables)
+      keepEvent: (name) => AMI_EVENTS_USED.has(name) && (name !== 'VarSet' || keepVariables.length > 0),
     });
     this.client.on('event', (m: AmiMessage) => {
       this.events++;

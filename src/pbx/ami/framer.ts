@@ -33,6 +33,13 @@ export interface AmiFramerOptions {
   onMalformed?: (line: string) => void;
   /** told about each dropped oversized message, after it was counted */
   onOversized?: (bytes: number) => void;
+  /**
+   * Which events to build. An event whose first line names one this rejects is skipped
+   * line by line without building its object: on a `read = all` manager user most of the
+   * stream (VarSet, Newexten, Cdr, CEL, RTCP...) is events nobody reads. Responses and
+   * messages that do not start with `Event:` are always built. Default: every event.
+   */
+  keepEvent?: (name: string) => boolean;
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -43,10 +50,13 @@ export class AmiFramer {
   malformed = 0;
   /** messages dropped because they grew past maxMessageBytes without a terminator */
   oversized = 0;
+  /** events skipped by keepEvent */
+  skipped = 0;
 
   private readonly max: number;
   private readonly onMalformed?: (line: string) => void;
   private readonly onOversized?: (bytes: number) => void;
+  private readonly keepEvent?: (name: string) => boolean;
 
   private bannerLine: string | null = null;
   private firstLineDone = false;
@@ -74,6 +84,7 @@ export class AmiFramer {
     this.max = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.onMalformed = opts.onMalformed;
     this.onOversized = opts.onOversized;
+    this.keepEvent = opts.keepEvent;
   }
 
   /** The banner line (e.g. `Asterisk Call Manager/13.0.0`), once received; else null. */
@@ -182,6 +193,11 @@ export class AmiFramer {
 
       let cur = this.cur;
       if (cur === null) {
+        if (key === 'Event' && this.keepEvent !== undefined && !this.keepEvent(value)) {
+          this.skipped++;
+          this.discardMsg = true;
+          continue;
+        }
         cur = this.cur = {};
         if (key === 'Response' && value === 'Follows') {
           this.follows = true;

@@ -12,6 +12,13 @@ import type { AmiMessage } from './framer.js';
 import { causeName } from '../../calls/causes.js';
 import { endpointOf, type Resync, type Signal } from '../../calls/signals.js';
 
+/** The AMI events the translator reads; the rest of the stream can be skipped unparsed. */
+export const AMI_EVENTS_USED: ReadonlySet<string> = new Set([
+  'Newchannel', 'Newstate', 'DialBegin', 'DialEnd', 'AgentRingNoAnswer', 'BridgeEnter', 'Hold', 'Unhold', 'DTMFEnd',
+  'HangupRequest', 'Hangup', 'QueueCallerJoin', 'AgentCalled', 'QueueCallerAbandon', 'QueueCallerLeave',
+  'QueueMemberAdded', 'QueueMemberRemoved', 'QueueMemberPause', 'AgentLogin', 'AgentLogoff', 'VarSet',
+]);
+
 export interface AmiTranslatorOptions {
   /** channel variables to keep on legs (e.g. the recording file variable) */
   keepVariables?: string[];
