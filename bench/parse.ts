@@ -15,6 +15,9 @@ import { CallTracker } from '../src/calls/tracker.js';
 import { globMatcher } from '../src/config/glob.js';
 import { AmiFramer } from '../src/pbx/ami/framer.js';
 import { AMI_EVENTS_USED, AmiTranslator } from '../src/pbx/ami/translator.js';
+import { EslFramer } from '../src/pbx/esl/framer.js';
+import { EslTranslator } from '../src/pbx/esl/translator.js';
+import { keepSubscribed } from '../src/pbx/esl/client.js';
 import { amiStream, chunked, eslStream } from './streams.js';
 
 const require = createRequire(import.meta.url);
@@ -127,26 +130,11 @@ export async function benchAmi(opts: ParseOptions): Promise<ParseResult> {
 
 // ---- ESL ------------------------------------------------------------------------------
 
-interface EslParts {
-  EslFramer: new () => { push(b: Buffer): Array<{ event?: Record<string, string> | null }> };
-  EslTranslator: new (o: { pbxName: string }) => { translate(ev: Record<string, string>, at: number): import('../src/calls/signals.js').Signal[] };
-}
-
-/** The FreeSWITCH framer and translator, or null while they do not exist yet. */
-export async function loadEsl(): Promise<EslParts | null> {
-  try {
-    const f = (await import('../src/pbx/esl/framer.js')) as Partial<EslParts>;
-    const t = (await import('../src/pbx/esl/translator.js')) as Partial<EslParts>;
-    if (typeof f.EslFramer !== 'function' || typeof t.EslTranslator !== 'function') return null;
-    return { EslFramer: f.EslFramer, EslTranslator: t.EslTranslator };
-  } catch {
-    return null;
-  }
-}
-
-export function runOursEsl(esl: EslParts, chunks: Buffer[]): { messages: number; callEvents: number } {
-  const framer = new esl.EslFramer();
-  const translator = new esl.EslTranslator({ pbxName: 'bench' });
+// the ESL adapter exists now: import it directly
+export function runOursEsl(chunks: Buffer[]): { messages: number; callEvents: number } {
+  // as a live connection: only the subscribed events are decoded (the captures hold `event plain ALL`)
+  const framer = new EslFramer({ keepEvent: keepSubscribed });
+  const translator = new EslTranslator({ pbxName: 'bench' });
   const tracker = new CallTracker({
     pbx: { name: 'bench', type: 'freeswitch' },
     source: 'esl',
@@ -176,17 +164,15 @@ export function runModesl(chunks: Buffer[]): number {
 }
 
 export async function benchEsl(opts: ParseOptions): Promise<ParseResult | null> {
-  const esl = await loadEsl();
-  if (!esl) return null;
   const stream = eslStream({ messages: opts.messages });
   const chunks = chunked(stream.frames);
   const events = stream.frames.length;
-  const ours = runOursEsl(esl, chunks);
+  const ours = runOursEsl(chunks);
   const peerCount = runModesl(chunks);
   if (ours.messages !== events || peerCount !== events) {
     throw new Error(`ESL bench: stream has ${events} messages, ours saw ${ours.messages}, modesl ${peerCount}`);
   }
-  const oursPerSec = await median(opts.oursPasses, events, () => runOursEsl(esl, chunks));
+  const oursPerSec = await median(opts.oursPasses, events, () => runOursEsl(chunks));
   const peerPerSec = await median(opts.peerPasses, events, () => runModesl(chunks));
   return { events, bytes: stream.bytes, oursPerSec, peerPerSec, ratio: oursPerSec / peerPerSec, callEvents: ours.callEvents, peer: 'modesl' };
 }

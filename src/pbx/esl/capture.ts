@@ -3,9 +3,11 @@ import type { DecoderOptions, SignalDecoder } from '../capture.js';
 import type { Signal } from '../../calls/signals.js';
 import { EslFramer, eventOf } from './framer.js';
 import { EslTranslator } from './translator.js';
+import { keepSubscribed } from './client.js';
 
 export function createEslDecoder(_opts: DecoderOptions = {}): SignalDecoder {
-  const framer = new EslFramer();
+  // as a live connection, which receives only what it subscribed to (captures hold `event plain ALL`)
+  const framer = new EslFramer({ keepEvent: keepSubscribed });
   const translator = new EslTranslator({ pbxName: 'capture' });
   return {
     push(chunk, receivedAt) {

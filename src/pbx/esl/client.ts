@@ -46,6 +46,9 @@ export const ESL_EVENTS = [
   'BACKGROUND_JOB',
 ] as const;
 export const ESL_CUSTOM_SUBCLASSES = ['callcenter::info'] as const;
+const SUBSCRIBED = new Set<string>([...ESL_EVENTS, 'CUSTOM']);
+/** The events a live connection receives (what it subscribes to): offline decoders skip the rest of an `event ... ALL` capture. */
+export const keepSubscribed = (name: string): boolean => SUBSCRIBED.has(name);
 
 export interface EslClientOptions {
   host: string;

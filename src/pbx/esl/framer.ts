@@ -38,6 +38,8 @@ export interface EslFramerStats {
   framingErrors: number;
   /** plain-event values with an invalid %-escape, kept raw */
   badEscapes: number;
+  /** events not decoded because keepEvent rejected them */
+  skipped: number;
 }
 
 export interface EslFramerOptions {
@@ -45,12 +47,20 @@ export interface EslFramerOptions {
   maxHeaderBytes?: number;
   /** largest body in bytes (default 16 MiB) */
   maxBodyBytes?: number;
+  /**
+   * Which events to decode, by Event-Name. Others are recognised from their first bytes and
+   * returned with `event: null` without decoding their ~150 headers (counted in stats.skipped).
+   * A live connection only receives what it subscribed to; captures of `event plain ALL`
+   * hold much more. Default: every event.
+   */
+  keepEvent?: (name: string) => boolean;
 }
 
 const LF = 0x0a;
 
 export class EslFramer {
-  readonly stats: EslFramerStats = { messages: 0, malformedEvents: 0, framingErrors: 0, badEscapes: 0 };
+  readonly stats: EslFramerStats = { messages: 0, malformedEvents: 0, framingErrors: 0, badEscapes: 0, skipped: 0 };
+  private readonly keepEvent?: (name: string) => boolean;
   private readonly maxHeaderBytes: number;
   private readonly maxBodyBytes: number;
   /** buffered bytes not yet returned as messages */
@@ -67,6 +77,7 @@ export class EslFramer {
   constructor(opts: EslFramerOptions = {}) {
     this.maxHeaderBytes = opts.maxHeaderBytes ?? 64 * 1024;
     this.maxBodyBytes = opts.maxBodyBytes ?? 16 * 1024 * 1024;
+    this.keepEvent = opts.keepEvent;
   }
 
   /** Bytes currently buffered (bounded by the header/body limits). */
@@ -160,6 +171,13 @@ export class EslFramer {
 
   private makeMessage(headers: Record<string, string>, body: string): EslMessage {
     const type = headers['Content-Type'];
+    if (this.keepEvent !== undefined && (type === 'text/event-plain' || type === 'text/event-json')) {
+      const name = eventNameOf(body, type === 'text/event-json');
+      if (name !== null && !this.keepEvent(name)) {
+        this.stats.skipped++;
+        return { headers, body, event: null };
+      }
+    }
     if (type === 'text/event-plain') {
       const ev = parsePlainEvent(body, this.stats);
       if (ev === null) this.stats.malformedEvents++;
@@ -178,6 +196,16 @@ export class EslFramer {
     }
     return { headers, body };
   }
+}
+
+/** Event-Name of an undecoded event body, found without parsing it (null: not found). */
+function eventNameOf(body: string, json: boolean): string | null {
+  const key = json ? '"Event-Name":"' : 'Event-Name: ';
+  const at = body.indexOf(key);
+  if (at === -1) return null;
+  const from = at + key.length;
+  const end = body.indexOf(json ? '"' : '\n', from);
+  return end === -1 ? null : body.slice(from, end);
 }
 
 /** The event headers of an event message (plain or json), or null. */
