@@ -4,19 +4,18 @@
  * Each command is a thin shell over a module; exit codes follow sysexits.h.
  */
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { checkConfig, ConfigError, loadConfig } from './config/load.js';
 import { EVENT_NAMES, type EventName } from './calls/events.js';
 import { StorageError } from './delivery/outbox.js';
 import { Daemon, EXIT } from './daemon.js';
+import { VERSION } from './version.js';
 
 const DEFAULT_CONFIG = '/etc/callhook/callhook.yaml';
-const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const program = new Command('callhook')
   .description('Asterisk AMI / FreeSWITCH ESL call events -> durable, signed webhooks')
-  .version(version);
+  .version(VERSION);
 
 program
   .command('run')

@@ -6,7 +6,6 @@
  * around them: the HTTP server (/healthz, /readyz, /metrics, /calls) on `http.listen`,
  * the Prometheus registry, and the once-a-minute summary log line.
  */
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { CallEvent } from './calls/events.js';
 import type { Config, PbxConfig } from './config/types.js';
@@ -20,6 +19,7 @@ import { createLogger, summarizeConfig } from './observe/logger.js';
 import { DaemonMetrics } from './observe/metrics.js';
 import { readiness, startObserveServer, type CallView, type ObservedDaemon, type ObserveServer, type Readiness } from './observe/http.js';
 import { SummaryReporter, type SummaryLine } from './observe/summary.js';
+import { VERSION } from './version.js';
 
 export interface DaemonOptions {
   configPath: string;
@@ -51,7 +51,7 @@ export class Daemon {
   readonly pipeline: Pipeline;
   readonly connections = new Map<string, PbxConnection>();
   readonly startedAt = Date.now();
-  readonly version = packageVersion();
+  readonly version = VERSION;
   readonly metrics: DaemonMetrics;
   private readonly summary: SummaryReporter;
   private http: ObserveServer | null = null;
@@ -277,21 +277,6 @@ export class Daemon {
   }
 }
 
-let cachedVersion: string | null = null;
-
-/** this package's version, from dist/src/.. or src/.. */
-function packageVersion(): string {
-  if (cachedVersion) return cachedVersion;
-  for (const rel of ['../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'callhook' && pkg.version) return (cachedVersion = pkg.version);
-    } catch {
-      /* try the next */
-    }
-  }
-  return (cachedVersion = '0.0.0');
-}
 
 function sameConnection(a: PbxConfig, b: PbxConfig): boolean {
   return JSON.stringify(a) === JSON.stringify(b);

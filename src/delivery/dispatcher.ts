@@ -15,7 +15,6 @@
  * - 410 Gone disables the webhook until the next updateWebhooks() (config reload); its
  *   rows stay pending in the store.
  */
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
@@ -26,6 +25,7 @@ import { CircuitBreaker, type BreakerOptions, type Pass } from './breaker.js';
 import { RESPONSE_SNIPPET_BYTES, type DeliveryRow, type Outbox } from './outbox.js';
 import { DEFAULT_SCHEDULE_MS, delayBeforeAttempt, honoursRetryAfter, parseRetryAfter } from './retry.js';
 import type { AttemptResult, DeliverySink, DeliveryStatus, RenderedDelivery } from './types.js';
+import { VERSION } from '../version.js';
 
 export interface DispatcherOptions {
   outbox: Outbox;
@@ -133,7 +133,7 @@ export class Dispatcher implements DeliverySink {
     this.perWebhookConcurrency = opts.perWebhookConcurrency ?? 16;
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
     this.pruneIntervalMs = opts.pruneIntervalMs ?? 10 * 60_000;
-    this.userAgent = opts.userAgent ?? `callhook/${packageVersion()}`;
+    this.userAgent = opts.userAgent ?? `callhook/${VERSION}`;
     this.global = new PQueue({ concurrency: opts.concurrency ?? 64 });
     this.setWebhooks(opts.webhooks);
     this.outbox.onCommit((rows) => this.onCommitted(rows));
@@ -672,17 +672,3 @@ function describeRequestError(err: unknown): string {
   return e?.message ?? String(err);
 }
 
-let cachedVersion: string | undefined;
-/** version of the nearest package.json named callhook (src/ and dist/src/ sit at different depths) */
-function packageVersion(): string {
-  if (cachedVersion) return cachedVersion;
-  for (const rel of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'callhook' && pkg.version) return (cachedVersion = pkg.version);
-    } catch {
-      /* try the next */
-    }
-  }
-  return (cachedVersion = '0.0.0');
-}
