@@ -63,6 +63,8 @@ export interface AmiClientStats {
   oversizedMessages: number;
   /** successful logins */
   logins: number;
+  /** events skipped unparsed by keepEvent (all connections) */
+  skippedEvents: number;
 }
 
 interface Pending {
@@ -111,7 +113,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   private stopped = false;
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
-  private readonly counters: AmiClientStats = { malformedLines: 0, oversizedMessages: 0, logins: 0 };
+  private readonly counters: AmiClientStats = { malformedLines: 0, oversizedMessages: 0, logins: 0, skippedEvents: 0 };
 
   private readonly keepEvent?: (name: string) => boolean;
 
@@ -137,7 +139,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   }
 
   get stats(): AmiClientStats {
-    return { ...this.counters };
+    return { ...this.counters, skippedEvents: this.counters.skippedEvents + (this.conn?.framer.skipped ?? 0) };
   }
 
   /** Connect, and keep connected until stop(). */
@@ -396,6 +398,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     if (conn.pingTimer) clearInterval(conn.pingTimer);
     const wasLoggedIn = conn.loggedIn;
     conn.loggedIn = false;
+    this.counters.skippedEvents += conn.framer.skipped;
     if (this.conn === conn) this.conn = null;
     const reason = conn.reason ?? conn.error ?? 'connection closed';
     for (const [id, p] of this.pending) {

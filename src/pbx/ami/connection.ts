@@ -60,7 +60,8 @@ export class AmiConnection implements PbxConnection {
       connected: this.client.connected,
       reconnects: this.reconnects,
       parseErrors: this.translator.malformed + this.client.stats.malformedLines,
-      events: this.events,
+      // every event received, whether built or skipped unparsed as unused
+      events: this.events + this.client.stats.skippedEvents,
     };
   }
 }
