@@ -5,11 +5,11 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import pino from 'pino';
 import { AmiClient, type AmiClientOptions } from '../src/pbx/ami/client.js';
 import { AmiFramer, type AmiMessage } from '../src/pbx/ami/framer.js';
 import { startAmiReplayServer, type AmiReplayServer } from '../src/pbx/ami/replay-server.js';
 import { backoffDelay } from '../src/pbx/backoff.js';
+import { memoryLogger } from './helpers/logger.js';
 
 const dir = fileURLToPath(new URL('./fixtures/asterisk/', import.meta.url));
 function capture(name: string) {
@@ -25,11 +25,6 @@ function captureEvents(bytes: Buffer): AmiMessage[] {
 
 const SECRET = 'bridge-secret-do-not-log';
 
-function memoryLogger() {
-  const lines: string[] = [];
-  const logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(s) });
-  return { logger, lines };
-}
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

@@ -1,10 +1,10 @@
 // EslClient against the replay server over real TCP on 127.0.0.1.
 import { readFileSync } from 'node:fs';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EslClient } from '../src/pbx/esl/client.js';
 import { EslFramer, eventOf } from '../src/pbx/esl/framer.js';
 import { startEslReplayServer, type EslReplayServer } from '../src/pbx/esl/replay-server.js';
+import { memoryLogger } from './helpers/logger.js';
 
 const DIR = new URL('./fixtures/freeswitch/', import.meta.url);
 const capture = (name: string) => ({
@@ -12,12 +12,6 @@ const capture = (name: string) => ({
   chunks: (JSON.parse(readFileSync(new URL(`${name}.ts.json`, DIR), 'utf8')) as { chunks: Array<{ offset: number; length: number; rel_ms: number }> }).chunks,
 });
 
-/** a pino logger writing JSON lines into an array, so tests can read the logs */
-function memLogger() {
-  const lines: string[] = [];
-  const logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(s) });
-  return { logger, lines };
-}
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -30,7 +24,7 @@ async function setup(opts: { password?: string; captures?: string[]; apiTimeoutM
     password: 'ClueCon',
     pace: opts.pace ?? 'instant',
   });
-  const { logger, lines } = memLogger();
+  const { logger, lines } = memoryLogger();
   const client = new EslClient({
     host: '127.0.0.1',
     port: server.port,
