@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { Pool } from 'undici';
 import { CallTracker } from '../src/calls/tracker.js';
-import { globMatcher } from '../src/config/glob.js';
+import { globMatcher } from '../src/util/glob.js';
 import { Daemon } from '../src/daemon.js';
 import { createLogger } from '../src/observe/logger.js';
 import { AmiFramer } from '../src/pbx/ami/framer.js';

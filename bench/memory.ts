@@ -15,7 +15,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CallTracker } from '../src/calls/tracker.js';
-import { globMatcher } from '../src/config/glob.js';
+import { globMatcher } from '../src/util/glob.js';
 import { AmiFramer, type AmiMessage } from '../src/pbx/ami/framer.js';
 import { AmiTranslator } from '../src/pbx/ami/translator.js';
 import { FIXTURES } from './streams.js';

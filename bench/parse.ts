@@ -12,9 +12,10 @@ import net from 'node:net';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { CallTracker } from '../src/calls/tracker.js';
-import { globMatcher } from '../src/config/glob.js';
+import { globMatcher } from '../src/util/glob.js';
 import { AmiFramer } from '../src/pbx/ami/framer.js';
-import { AMI_EVENTS_USED, AmiTranslator } from '../src/pbx/ami/translator.js';
+import { AmiTranslator } from '../src/pbx/ami/translator.js';
+import { amiAdapter } from '../src/pbx/ami/index.js';
 import { EslFramer } from '../src/pbx/esl/framer.js';
 import { EslTranslator } from '../src/pbx/esl/translator.js';
 import { keepSubscribed } from '../src/pbx/esl/client.js';
@@ -65,7 +66,7 @@ function newAmiTracker(): CallTracker {
 /** Ours over the chunks: messages seen and call events produced. */
 export function runOursAmi(chunks: Buffer[]): { messages: number; callEvents: number } {
   // as the daemon's AMI connection does: events the translator never reads are skipped unparsed
-  const framer = new AmiFramer({ keepEvent: (name) => AMI_EVENTS_USED.has(name) && name !== 'VarSet' });
+  const framer = new AmiFramer({ keepEvent: (name) => amiAdapter.wants(name, []) });
   const translator = new AmiTranslator();
   const tracker = newAmiTracker();
   let built = 0;

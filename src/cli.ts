@@ -1,14 +1,13 @@
 #!/usr/bin/env node
 /**
  * The command line (DESIGN §5): run, check, simulate, demo, deliveries, replay, send-test.
- * Each command is a thin shell over a module; exit codes follow sysexits.h.
+ * Each command is a thin shell over a module, loaded when that command runs (so `--version`
+ * or `check` do not pay for SQLite, undici and pino); exit codes follow sysexits.h.
  */
 import { Command, Option } from 'commander';
 import { createRequire } from 'node:module';
-import { checkConfig, ConfigError, loadConfig } from './config/load.js';
 import { EVENT_NAMES, type EventName } from './calls/events.js';
-import { StorageError } from './delivery/outbox.js';
-import { Daemon, EXIT } from './daemon.js';
+import { EXIT } from './exit.js';
 import { VERSION } from './version.js';
 
 const DEFAULT_CONFIG = '/etc/callhook/callhook.yaml';
@@ -30,6 +29,7 @@ program
       process.stderr.write('callhook: --pretty needs the pino-pretty package; logging JSON (or pipe: callhook run | npx pino-pretty)\n');
       pretty = false;
     }
+    const { Daemon } = await import('./daemon.js');
     try {
       await Daemon.start({ configPath: o.config, handleSignals: true, pretty });
     } catch (err) {
@@ -39,7 +39,7 @@ program
         process.stderr.write(`callhook: http.listen: ${(err as Error).message}\n`);
         process.exit(EXIT.UNAVAILABLE);
       }
-      process.exit(reportStartError(err));
+      process.exit(await reportStartError(err));
     }
   });
 
@@ -56,8 +56,9 @@ program
   .command('check')
   .description('validate a configuration file; exit 0, or 78 with FILE:LINE:COL problems')
   .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
-  .action((o: { config: string }) => {
-    const result = checkConfig(o.config);
+  .action(async (o: { config: string }) => {
+    const { checkConfigFile } = await import('./check.js');
+    const result = checkConfigFile(o.config);
     if (!result.ok) {
       for (const p of result.problems) process.stderr.write(`${p}\n`);
       process.exit(EXIT.CONFIG);
@@ -76,10 +77,11 @@ program
     const { simulate } = await import('./simulate.js');
     let config = null;
     if (o.config) {
+      const { loadConfigFile } = await import('./check.js');
       try {
-        config = loadConfig(o.config);
+        config = loadConfigFile(o.config);
       } catch (err) {
-        process.exit(reportStartError(err));
+        process.exit(await reportStartError(err));
       }
     }
     const events = await simulate(o.pbx, capture, config);
@@ -92,7 +94,7 @@ program
   .addOption(new Option('--pbx <type>', 'which PBX to replay').choices(['asterisk', 'freeswitch', 'both']).default('both'))
   .option('--speed <n>', 'replay speed (1 = recorded pace)', '6')
   .action(async (o: { pbx: 'asterisk' | 'freeswitch' | 'both'; speed: string }) => {
-    const { runDemo } = await import('./demo.js');
+    const { runDemo } = await import('./demo/run.js');
     process.exit(await runDemo({ pbx: o.pbx, speed: Number(o.speed) || 6 }));
   });
 
@@ -109,11 +111,13 @@ program
   .option('--json', 'JSON lines instead of a table')
   .action(async (o: { config: string; store?: string; call?: string; webhook?: string; status?: 'pending' | 'failed' | 'dead' | 'delivered'; since?: string; limit: string; json?: boolean }) => {
     const { listDeliveries, formatDeliveries } = await import('./delivery/inspect.js');
+    const store = await storeOf(o);
+    if (o.webhook) knownWebhook(store, o.webhook);
     let rows;
     try {
-      rows = listDeliveries(storePath(o), { callId: o.call, webhook: o.webhook, status: o.status, since: parseSince(o.since), limit: Number(o.limit) });
+      rows = listDeliveries(store.path, { callId: o.call, webhook: o.webhook, status: o.status, since: parseSince(o.since), limit: Number(o.limit) });
     } catch (err) {
-      process.exit(reportStartError(err)); // no store / not a database: one line, exit 73
+      process.exit(await reportStartError(err)); // no store / not a database: one line, exit 73
     }
     process.stdout.write(o.json ? rows.map((r) => JSON.stringify(r)).join('\n') + '\n' : formatDeliveries(rows) + '\n');
   });
@@ -133,11 +137,13 @@ program
       process.exit(64);
     }
     const { replay } = await import('./delivery/inspect.js');
+    const store = await storeOf(o);
+    knownWebhook(store, o.webhook);
     let n: number;
     try {
-      n = replay(storePath(o), { webhook: o.webhook, callId: o.call, since: parseSince(o.since), dead: o.dead });
+      n = replay(store.path, { webhook: o.webhook, callId: o.call, since: parseSince(o.since), dead: o.dead });
     } catch (err) {
-      process.exit(reportStartError(err)); // no store / not a database: one line, exit 73
+      process.exit(await reportStartError(err)); // no store / not a database: one line, exit 73
     }
     process.stdout.write(`re-queued ${n} deliveries for ${o.webhook}\n`);
   });
@@ -150,22 +156,38 @@ program
   .addOption(new Option('--event <name>', 'event name').choices([...EVENT_NAMES]).default('call.connected'))
   .action(async (o: { config: string; webhook: string; event: EventName }) => {
     const { sendTest } = await import('./hooks/send-test.js');
+    const { loadConfigFile } = await import('./check.js');
     let config;
     try {
-      config = loadConfig(o.config);
+      config = loadConfigFile(o.config);
     } catch (err) {
-      process.exit(reportStartError(err));
+      process.exit(await reportStartError(err));
     }
     process.exit(await sendTest(config, o.webhook, o.event, process.stdout));
   });
 
-function storePath(o: { config: string; store?: string }): string {
-  if (o.store) return o.store;
+/**
+ * The store the command works on: `--store`, or the config's storage.path. Only that and the
+ * webhook names are read from the config, so the PBX and webhook secrets need not be in the
+ * environment (`sudo -u callhook callhook deliveries` works as documented).
+ */
+async function storeOf(o: { config: string; store?: string }): Promise<{ path: string; webhooks: string[] | null }> {
+  if (o.store) return { path: o.store, webhooks: null };
+  const { loadStoreSettings } = await import('./config/load.js');
   try {
-    return loadConfig(o.config).storage.path;
+    const s = loadStoreSettings(o.config);
+    return { path: s.storagePath, webhooks: s.webhooks };
   } catch (err) {
-    process.exit(reportStartError(err));
+    process.exit(await reportStartError(err));
   }
+}
+
+/** exits 64 naming the configured webhooks when `name` is not one of them */
+function knownWebhook(store: { webhooks: string[] | null }, name: string): void {
+  if (store.webhooks === null || store.webhooks.includes(name)) return;
+  const known = store.webhooks.length ? store.webhooks.map((w) => `"${w}"`).join(', ') : 'none';
+  process.stderr.write(`callhook: no webhook named "${name}" in the configuration (configured: ${known})\n`);
+  process.exit(64);
 }
 
 function parseSince(s: string | undefined): number | undefined {
@@ -181,7 +203,8 @@ function parseSince(s: string | undefined): number | undefined {
 }
 
 /** Print a start-up error the way an operator can act on it; return the exit code. */
-function reportStartError(err: unknown): number {
+async function reportStartError(err: unknown): Promise<number> {
+  const [{ ConfigError }, { StorageError }] = await Promise.all([import('./config/load.js'), import('./delivery/outbox.js')]);
   if (err instanceof ConfigError) {
     for (const p of err.problems) process.stderr.write(`${p}\n`);
     return EXIT.CONFIG;

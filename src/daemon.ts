@@ -9,17 +9,19 @@
 import type { Logger } from 'pino';
 import type { CallEvent } from './calls/events.js';
 import type { Config, PbxConfig } from './config/types.js';
-import { ConfigError, loadConfig } from './config/load.js';
+import { ConfigError } from './config/load.js';
+import { loadConfigFile as loadConfig } from './check.js';
 import { Outbox } from './delivery/outbox.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import type { AttemptResult } from './delivery/types.js';
-import { createConnection, type PbxConnection } from './pbx/connection.js';
+import { createConnection, type PbxConnection } from './pbx/index.js';
 import { Pipeline } from './pipeline.js';
 import { createLogger, summarizeConfig } from './observe/logger.js';
 import { DaemonMetrics } from './observe/metrics.js';
 import { readiness, startObserveServer, type CallView, type ObservedDaemon, type ObserveServer, type Readiness } from './observe/http.js';
 import { SummaryReporter, type SummaryLine } from './observe/summary.js';
 import { VERSION } from './version.js';
+import { EXIT } from './exit.js';
 
 export interface DaemonOptions {
   configPath: string;
@@ -37,8 +39,7 @@ export interface DaemonOptions {
   summaryIntervalMs?: number;
 }
 
-/** Exit codes (sysexits.h): systemd's RestartPreventExitStatus=78 keeps a bad config from crash-looping. */
-export const EXIT = { OK: 0, UNAVAILABLE: 69, SOFTWARE: 70, CONFIG: 78, CANTCREAT: 73 } as const;
+export { EXIT } from './exit.js';
 
 const TICK_MS = 60_000;
 const SUMMARY_MS = 60_000;
@@ -61,6 +62,7 @@ export class Daemon {
   private tickTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   private readonly signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+  private readonly renderErrorLogged = new Map<string, { at: number; suppressed: number }>();
 
   private constructor(
     config: Config,
@@ -89,7 +91,11 @@ export class Daemon {
       opts.onEvent?.(ev);
     };
     this.dispatcher = new Dispatcher({ outbox: this.outbox, webhooks: config.webhooks, logger, onAttempt });
-    this.pipeline = new Pipeline(config, this.dispatcher, logger, { onEvent });
+    const onRenderError = (err: unknown, webhook: string, ev: CallEvent) => {
+      this.metrics.countRenderError(webhook);
+      this.renderErrorLog(err, webhook, ev);
+    };
+    this.pipeline = new Pipeline(config, this.dispatcher, logger, { onEvent, onRenderError });
     this.summary = new SummaryReporter(logger, () => this.summarySample(), opts.summaryIntervalMs ?? SUMMARY_MS);
   }
 
@@ -161,10 +167,15 @@ export class Daemon {
     this.config = next;
     this.logger.level = next.log.level;
     this.dispatcher.updateWebhooks(next.webhooks);
-    this.pipeline.update(next);
+    this.pipeline.configure(next);
     for (const pbx of next.pbx) {
       const old = prev.pbx.find((p) => p.name === pbx.name);
-      if (old && sameConnection(old, pbx) && this.connections.has(pbx.name) === pbx.enabled) continue;
+      const conn = this.connections.get(pbx.name);
+      if (old && conn && pbx.enabled && sameSocket(old, pbx)) {
+        conn.configure(pbx, this.keepVariables());
+        continue;
+      }
+      if (old && !conn && !pbx.enabled) continue;
       await this.disconnect(pbx.name);
       if (pbx.enabled) await this.connect(pbx);
     }
@@ -240,9 +251,28 @@ export class Daemon {
     };
   }
 
+  /** channel variables the adapters keep on legs (the recording file) */
+  private keepVariables(): string[] {
+    return this.config.calls.recording_variable ? [this.config.calls.recording_variable] : [];
+  }
+
+  /** one line per webhook per minute at most: a broken template must not flood the log */
+  private renderErrorLog(err: unknown, webhook: string, ev: CallEvent): void {
+    const now = Date.now();
+    const last = this.renderErrorLogged.get(webhook);
+    if (last !== undefined && now - last.at < 60_000) {
+      last.suppressed++;
+      return;
+    }
+    this.renderErrorLogged.set(webhook, { at: now, suppressed: 0 });
+    this.logger.error(
+      { err, webhook, event: ev.event_name, call_id: ev.call_id, suppressed: last?.suppressed ?? 0 },
+      `event could not be rendered for webhook "${webhook}"; not sent there (callhook_render_errors_total counts them)`,
+    );
+  }
+
   private async connect(pbx: PbxConfig): Promise<void> {
-    const keep = this.config.calls.recording_variable ? [this.config.calls.recording_variable] : [];
-    const conn = await createConnection(pbx, (name, signals) => this.pipeline.handle(name, signals), this.logger, keep);
+    const conn = await createConnection(pbx, (name, signals) => this.pipeline.handle(name, signals), this.logger, this.keepVariables());
     this.connections.set(pbx.name, conn);
     conn.start();
   }
@@ -278,6 +308,8 @@ export class Daemon {
 }
 
 
-function sameConnection(a: PbxConfig, b: PbxConfig): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+/** the settings only a new socket can apply; the rest (trunks, IVRs, timeouts) are reconfigured live */
+function sameSocket(a: PbxConfig, b: PbxConfig): boolean {
+  const socket = (p: PbxConfig) => JSON.stringify([p.type, p.host, p.port, p.username, p.secret, p.event_format, p.action_timeout_ms, p.ping_interval_ms]);
+  return socket(a) === socket(b);
 }

@@ -6,41 +6,47 @@
 import type { Logger } from 'pino';
 import type { CallEvent } from './calls/events.js';
 import type { Signal } from './calls/signals.js';
-import { CallTracker } from './calls/tracker.js';
+import { CallTracker, type TrackerOptions } from './calls/tracker.js';
 import type { Config, PbxConfig } from './config/types.js';
-import { globMatcher } from './config/glob.js';
+import { globMatcher } from './util/glob.js';
 import { Router } from './hooks/router.js';
+import { compileRecordingTemplate, recordingUrlFor, type CompiledTemplate } from './hooks/template.js';
 import type { DeliverySink } from './delivery/types.js';
 
 export interface PipelineHooks {
   /** every event the trackers emit, before routing */
   onEvent?: (ev: CallEvent) => void;
+  /** an event could not be rendered for a webhook (it is not sent there; the others get it) */
+  onRenderError?: (err: unknown, webhook: string, ev: CallEvent) => void;
 }
 
-export function createTracker(pbx: PbxConfig, config: Pick<Config, 'calls'>): CallTracker {
-  return new CallTracker({
+function trackerOptions(pbx: PbxConfig, config: Pick<Config, 'calls'>): TrackerOptions {
+  return {
     pbx: { name: pbx.name, type: pbx.type },
     source: pbx.type === 'asterisk' ? 'ami' : 'esl',
     isTrunk: globMatcher(pbx.trunks),
     orphanTimeoutMs: pbx.orphan_timeout_ms,
     ivrs: pbx.ivrs,
     recordingVariable: config.calls.recording_variable,
-    recordingUrl: config.calls.recording_url,
-  });
+  };
+}
+
+export function createTracker(pbx: PbxConfig, config: Pick<Config, 'calls'>): CallTracker {
+  return new CallTracker(trackerOptions(pbx, config));
 }
 
 export class Pipeline {
   private readonly trackers = new Map<string, CallTracker>();
-  private router: Router;
+  private router!: Router;
+  private recording: CompiledTemplate | null = null;
 
   constructor(
-    config: Config,
+    config: Pick<Config, 'pbx' | 'webhooks' | 'calls'>,
     private readonly sink: DeliverySink | null,
     private readonly logger: Logger,
     private readonly hooks: PipelineHooks = {},
   ) {
-    this.router = new Router(config.webhooks);
-    for (const pbx of config.pbx) this.trackers.set(pbx.name, createTracker(pbx, config));
+    this.configure(config);
   }
 
   /** Feed one PBX's signals through its tracker, the router and into the outbox. */
@@ -65,11 +71,20 @@ export class Pipeline {
     for (const name of this.trackers.keys()) this.handle(name, [{ kind: 'tick', time: now, raw: 'tick' }]);
   }
 
-  /** Apply a reloaded config: new routes at once; calls in progress keep their trackers. */
-  update(config: Config): void {
-    this.router = new Router(config.webhooks);
+  /**
+   * Applies a (reloaded) config: new routes and recording template at once; each PBX's
+   * tracker takes the new rules (trunks, IVRs, orphan timeout, recording variable) and
+   * keeps its calls in progress.
+   */
+  configure(config: Pick<Config, 'pbx' | 'webhooks' | 'calls'>): void {
+    const router = new Router(config.webhooks, { onRenderError: (err, webhook, ev) => this.hooks.onRenderError?.(err, webhook, ev) });
+    const tpl = config.calls.recording_url;
+    this.recording = tpl ? compileRecordingTemplate(tpl) : null;
+    this.router = router;
     for (const pbx of config.pbx) {
-      if (!this.trackers.has(pbx.name)) this.trackers.set(pbx.name, createTracker(pbx, config));
+      const existing = this.trackers.get(pbx.name);
+      if (existing) existing.configure(trackerOptions(pbx, config));
+      else this.trackers.set(pbx.name, createTracker(pbx, config));
     }
     for (const name of [...this.trackers.keys()]) {
       if (!config.pbx.some((p) => p.name === name)) this.trackers.delete(name);
@@ -93,6 +108,7 @@ export class Pipeline {
   }
 
   private emit(ev: CallEvent): void {
+    if (this.recording && ev.recording_url !== null) ev.recording_url = recordingUrlFor(this.recording, ev);
     this.hooks.onEvent?.(ev);
     this.logger.debug({ event: ev.event_name, call_id: ev.call_id, leg_id: ev.leg_id, state: ev.state, context: ev.context }, 'call event');
     if (!this.sink) return;

@@ -6,7 +6,8 @@ import type { CallEvent } from './calls/events.js';
 import type { PbxType } from './calls/signals.js';
 import type { Config, PbxConfig } from './config/types.js';
 import { decodeCapture } from './pbx/capture.js';
-import { createTracker } from './pipeline.js';
+import { Pipeline } from './pipeline.js';
+import pino from 'pino';
 
 /** The PBX settings simulate uses: the config's first PBX of that type, or defaults. */
 export function simulatedPbx(type: PbxType, config?: Config | null): PbxConfig {
@@ -33,10 +34,9 @@ export async function simulate(type: PbxType, file: string, config?: Config | nu
   const pbx = simulatedPbx(type, config);
   const calls = config?.calls ?? { recording_variable: null, recording_url: null };
   const keepVariables = calls.recording_variable ? [calls.recording_variable] : [];
-  const tracker = createTracker(pbx, { calls });
   const events: CallEvent[] = [];
-  for (const sig of await decodeCapture(type, file, { keepVariables })) {
-    for (const ev of tracker.apply(sig)) events.push(ev);
-  }
+  // the daemon's own pipeline, with no sink: the same tracker rules and recording template
+  const pipeline = new Pipeline({ pbx: [pbx], webhooks: [], calls }, null, pino({ level: 'silent' }), { onEvent: (ev) => events.push(ev) });
+  pipeline.handle(pbx.name, await decodeCapture(type, file, { keepVariables }));
   return events;
 }

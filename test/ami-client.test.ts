@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { AmiClient, type AmiClientOptions } from '../src/pbx/ami/client.js';
 import { AmiFramer, type AmiMessage } from '../src/pbx/ami/framer.js';
-import { startAmiReplayServer, type AmiReplayServer } from '../src/pbx/ami/replay-server.js';
+import { startAmiReplayServer, type AmiReplayServer } from '../src/demo/ami-replay-server.js';
 import { backoffDelay } from '../src/pbx/backoff.js';
 import { memoryLogger } from './helpers/logger.js';
 

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { AmiFramer, formatAction, type AmiMessage } from '../src/pbx/ami/framer.js';
-import { startAmiReplayServer, type AmiReplayServerOptions } from '../src/pbx/ami/replay-server.js';
+import { startAmiReplayServer, type AmiReplayServerOptions } from '../src/demo/ami-replay-server.js';
 
 const dir = fileURLToPath(new URL('./fixtures/asterisk/', import.meta.url));
 function capture(name: string) {

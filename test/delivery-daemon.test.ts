@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CallEvent } from '../src/calls/events.js';
 import { readCapture } from '../src/pbx/capture.js';
-import { startAmiReplayServer, type AmiReplayServer, type ReplayCapture } from '../src/pbx/ami/replay-server.js';
+import { startAmiReplayServer, type AmiReplayServer, type ReplayCapture } from '../src/demo/ami-replay-server.js';
 import type { DeliveryWithAttempts } from '../src/delivery/inspect.js';
 import { tempDir, writeConfig } from './helpers/config.js';
 import { CLI, spawnDaemon, until, type DaemonProcess } from './helpers/daemon.js';

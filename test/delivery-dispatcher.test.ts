@@ -8,7 +8,7 @@ import { Dispatcher, type DispatcherOptions } from '../src/delivery/dispatcher.j
 import { listDeliveries, replay } from '../src/delivery/inspect.js';
 import { Outbox } from '../src/delivery/outbox.js';
 import type { AttemptResult, RenderedDelivery } from '../src/delivery/types.js';
-import { verifySignature } from '../src/hooks/signing.js';
+import { verifySignature } from './helpers/verify.js';
 import { startReceiver, type ReceivedRequest, type Receiver } from './helpers/receiver.js';
 import { webhookConfig } from './helpers/webhook.js';
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EslClient } from '../src/pbx/esl/client.js';
 import { EslFramer, eventOf } from '../src/pbx/esl/framer.js';
-import { startEslReplayServer, type EslReplayServer } from '../src/pbx/esl/replay-server.js';
+import { startEslReplayServer, type EslReplayServer } from '../src/demo/esl-replay-server.js';
 import { memoryLogger } from './helpers/logger.js';
 
 const DIR = new URL('./fixtures/freeswitch/', import.meta.url);

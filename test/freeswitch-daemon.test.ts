@@ -13,11 +13,11 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CallEvent } from '../src/calls/events.js';
 import type { Signal } from '../src/calls/signals.js';
-import { verifySignature } from '../src/hooks/signing.js';
+import { verifySignature } from './helpers/verify.js';
 import { createTracker } from '../src/pipeline.js';
 import { EslConnection } from '../src/pbx/esl/connection.js';
-import { freeswitchDemoPbxYaml, startFreeswitchDemoReplay } from '../src/pbx/esl/demo-replay.js';
-import { eventFrames, startEslReplayServer, type EslReplayServer } from '../src/pbx/esl/replay-server.js';
+import { freeswitchDemoPbxYaml, startFreeswitchDemoReplay } from '../src/demo/freeswitch-replay.js';
+import { eventFrames, startEslReplayServer, type EslReplayServer } from '../src/demo/esl-replay-server.js';
 import { simulate } from '../src/simulate.js';
 import { configFrom, tempDir, writeConfig } from './helpers/config.js';
 import { spawnDaemon, until, type DaemonProcess } from './helpers/daemon.js';
@@ -233,7 +233,7 @@ describe('the login resync is applied where its reply ends in the stream', () =>
   }, 15_000);
 });
 
-describe("the demo's FreeSWITCH replay (src/pbx/esl/demo-replay.ts)", () => {
+describe("the demo's FreeSWITCH replay (src/demo/freeswitch-replay.ts)", () => {
   it('replays the bundled captures to a daemon PBX entry built from its YAML: every call completes', async () => {
     const replay = await startFreeswitchDemoReplay({ speed: 100 });
     cleanup.push(() => replay.close());

@@ -109,7 +109,7 @@ describe('Router', () => {
     const r = new Router([hook('a')]);
     r.update([hook('b')]);
     expect(names(r, ev('call.connected'))).toEqual(['b']);
-    expect(() => r.update([hook('c'), hook('bad', { format: 'template', template: '{"x":"{{nope}}"}' })])).toThrow(/webhook "bad".*unknown template field "nope"/);
+    expect(() => r.update([hook('c'), hook('bad', { format: 'template', template: '{"x":"{{nope}}"}' })])).toThrow(/webhook "bad".*unknown field "nope"/);
     expect(names(r, ev('call.connected'))).toEqual(['b']);
     expect(() => new Router([hook('bad', { format: 'template', template: null })])).toThrow(/webhook "bad"/);
   });

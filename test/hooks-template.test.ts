@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import type { CallEvent } from '../src/calls/events.js';
 import type { WebhookConfig } from '../src/config/types.js';
-import { compileWebhook, renderFor, webhookProblems } from '../src/hooks/render.js';
-import { compileTemplate } from '../src/hooks/formats/template.js';
+import { compileWebhook, renderFor } from '../src/hooks/render.js';
+import { compileTemplate } from '../src/hooks/template.js';
 import { sampleEvent } from '../src/hooks/sample.js';
 import { webhookConfig } from './helpers/webhook.js';
 
@@ -57,22 +57,28 @@ describe('JSON bodies', () => {
   });
 
   it('a template that does not fill in to valid JSON is rejected when compiled', () => {
-    expect(() => compileWebhook(hook('{"a": {{src}'))).toThrow(/webhook "tpl".*not valid JSON/);
-    expect(webhookProblems(hook('{"a": }'))[0]).toMatch(/not valid JSON/);
+    expect(() => compileWebhook(hook('{"a": {{src}}'))).toThrow(/webhook "tpl".*not valid JSON/);
+    expect(() => compileWebhook(hook('{"a": }'))).toThrow(/not valid JSON/);
+  });
+
+  it('an unclosed or stray tag is an error, not literal text', () => {
+    expect(() => compileWebhook(hook('{"a": "{{src}"}'))).toThrow(/unclosed "\{\{"/);
+    expect(() => compileTemplate('https://x.test/{{endpoint}/a', 'url')).toThrow(/unclosed "\{\{" near "\{\{endpoint\}\/a"/);
+    expect(() => compileTemplate('https://x.test/endpoint}}', 'url')).toThrow(/stray "\}\}"/);
   });
 });
 
 describe('safety', () => {
   it('prototype and unknown names are unknown fields, refused at compile time', () => {
     for (const f of ['constructor', '__proto__', 'toString', 'queue.constructor', 'pbx.__proto__.x', 'nope']) {
-      expect(() => compileWebhook(hook(`{"x":"{{${f}}}"}`)), f).toThrow(/unknown template field/);
+      expect(() => compileWebhook(hook(`{"x":"{{${f}}}"}`)), f).toThrow(/unknown field/);
     }
-    expect(() => compileWebhook(hook('{"x":"#constructor#"}'))).toThrow(/unknown template field "constructor"/);
+    expect(() => compileWebhook(hook('{"x":"#constructor#"}'))).toThrow(/unknown field "constructor"/);
   });
 
   it('no code runs: expressions are just unknown field names', () => {
-    expect(() => compileWebhook(hook('{"x":"{{ process.exit(1) }}"}'))).toThrow(/unknown template field/);
-    expect(() => compileWebhook(hook('{"x":"{{src.length}}"}'))).toThrow(/unknown template field/);
+    expect(() => compileWebhook(hook('{"x":"{{ process.exit(1) }}"}'))).toThrow(/unknown field/);
+    expect(() => compileWebhook(hook('{"x":"{{src.length}}"}'))).toThrow(/unknown field/);
   });
 
   it('a missing nested object reads as null', () => {

@@ -1,7 +1,7 @@
 /** `callhook send-test` against a real receiver: one sample event, in the webhook's format, signed. */
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { verifySignature } from '../src/hooks/signing.js';
+import { verifySignature } from './helpers/verify.js';
 import { writeConfig } from './helpers/config.js';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readCapture } from '../src/pbx/capture.js';
-import { startAmiReplayServer, type AmiReplayServer, type ReplayCapture } from '../src/pbx/ami/replay-server.js';
+import { startAmiReplayServer, type AmiReplayServer, type ReplayCapture } from '../src/demo/ami-replay-server.js';
 import { tempDir } from './helpers/config.js';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
 

@@ -17,10 +17,8 @@ export interface TrackerOptions {
   isTrunk?: (channelOrEndpoint: string) => boolean;
   /** legs with no signal for this long are closed as orphans on the next tick (default 4 h) */
   orphanTimeoutMs?: number;
-  /** channel variable that holds the recording file or URL */
+  /** channel variable that holds the recording file (its value becomes the event's recording_url) */
   recordingVariable?: string | null;
-  /** recording URL template, e.g. https://pbx/rec/{{call_id}}.wav */
-  recordingUrl?: string | null;
   /** IVRs, recognised by the number the call's first leg dialled (and its dialplan context) */
   ivrs?: Array<{ name: string; exten: string; context: string | null }>;
 }
@@ -92,10 +90,21 @@ export class CallTracker {
   private readonly calls = new Map<string, Call>();
   private readonly legs = new Map<string, Leg>();
   private agentSeq = 0;
-  private readonly isTrunk: (s: string) => boolean;
-  private readonly orphanMs: number;
+  private opts!: TrackerOptions;
+  private isTrunk!: (s: string) => boolean;
+  private orphanMs!: number;
 
-  constructor(private readonly opts: TrackerOptions) {
+  constructor(opts: TrackerOptions) {
+    this.configure(opts);
+  }
+
+  /**
+   * Applies new rules (a config reload): legs created from now on are judged by them (trunks,
+   * IVRs), open legs by the orphan timeout and recording variable; calls in progress keep
+   * their state. The PBX name and type stay.
+   */
+  configure(opts: TrackerOptions): void {
+    this.opts = this.opts ? { ...opts, pbx: this.opts.pbx, source: this.opts.source } : opts;
     this.isTrunk = opts.isTrunk ?? (() => false);
     this.orphanMs = opts.orphanTimeoutMs ?? 4 * 3600_000;
   }
@@ -612,16 +621,13 @@ export class CallTracker {
     return ev;
   }
 
+  /** the recording the PBX reported for the call (its file path), or null when it was not recorded */
   private recordingUrl(call: Call): string | null {
     const variable = this.opts.recordingVariable;
     if (variable) {
       for (const leg of call.legs.values()) if (leg.vars[variable]) return leg.vars[variable];
     }
-    const tpl = this.opts.recordingUrl;
-    if (!tpl) return null;
-    return tpl.replace(/\{\{\s*(call_id|pbx\.name|src|dst)\s*\}\}/g, (_, k: string) =>
-      encodeURIComponent(k === 'call_id' ? call.id : k === 'pbx.name' ? this.opts.pbx.name : k === 'src' ? call.legs.get(call.originatorId)?.number ?? '' : call.dst ?? ''),
-    );
+    return null;
   }
 }
 

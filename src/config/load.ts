@@ -4,13 +4,13 @@
  * `FILE:LINE:COL: key.path: message`. Secret values never appear in a message: values from the
  * environment, secrets and headers are described by their type only.
  */
-import { webhookProblems } from '../hooks/render.js';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { Document, Node as YamlNode, Pair } from 'yaml';
 import type { z } from 'zod';
-import { closest, configSchema, crossFieldProblems } from './schema.js';
+import { closest } from '../util/closest.js';
+import { configSchema, crossFieldProblems } from './schema.js';
 import type { Path, PathProblem } from './schema.js';
 import type { Config } from './types.js';
 
@@ -26,35 +26,100 @@ export class ConfigError extends Error {
 
 export type CheckResult = { ok: true; config: Config } | { ok: false; problems: string[] };
 
-/** Validates `file`; never throws. */
-export function checkConfig(file: string, env: NodeJS.ProcessEnv = process.env): CheckResult {
-  let text: string;
+/** A rule that needs more than the schema (the hooks side's templates): raw file in, problems out. */
+export type ConfigCheck = (raw: unknown) => PathProblem[];
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** further checks on the raw, env-substituted file, reported with the schema's problems */
+  checks?: ConfigCheck[];
+}
+
+function readText(file: string): { text: string } | { problem: string } {
   try {
-    text = readFileSync(file, 'utf8');
+    return { text: readFileSync(file, 'utf8') };
   } catch (err) {
-    return { ok: false, problems: [`${file}: cannot read config file (${errorCode(err)})`] };
+    return { problem: `${file}: cannot read config file (${errorCode(err)})` };
   }
-  return checkConfigText(text, file, env);
+}
+
+/** Validates `file`; never throws. */
+export function checkConfig(file: string, opts: LoadOptions = {}): CheckResult {
+  const r = readText(file);
+  return 'problem' in r ? { ok: false, problems: [r.problem] } : checkConfigText(r.text, file, opts);
 }
 
 /** Reads and validates `file`; throws ConfigError listing every problem. */
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
-  const result = checkConfig(file, env);
+export function loadConfig(file: string, opts: LoadOptions = {}): Config {
+  const result = checkConfig(file, opts);
   if (!result.ok) throw new ConfigError(result.problems);
   return result.config;
 }
 
-/** Validates config text as if read from `file` (relative *_file paths resolve beside it). */
-export function checkConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): CheckResult {
+/** What the store commands (`deliveries`, `replay`) need: no secrets, no PBX. */
+export interface StoreSettings {
+  storagePath: string;
+  /** the configured webhook names, for "no webhook named X" */
+  webhooks: string[];
+}
+
+/**
+ * Reads only `storage.path` and the webhook names from `file`. Environment variables that
+ * are not set are no problem here (the secrets they hold are not needed); a broken
+ * `storage` section or unreadable YAML still is.
+ */
+export function loadStoreSettings(file: string, env: NodeJS.ProcessEnv = process.env): StoreSettings {
+  const r = readText(file);
+  if ('problem' in r) throw new ConfigError([r.problem]);
+  const parsed = parseYaml(r.text, file);
+  if ('problems' in parsed) throw new ConfigError(parsed.problems);
+  const { doc } = parsed;
+  substituteEnv(doc.contents, [], env, [], new Set());
+  const raw = (doc.toJS({ maxAliasCount: 1000 }) ?? {}) as Record<string, unknown>;
+  const storage = configSchema.shape.storage.safeParse(raw.storage);
+  if (!storage.success) {
+    throw new ConfigError(storage.error.issues.map((i) => `${file}: storage${i.path.length ? '.' + i.path.join('.') : ''}: ${i.message}`));
+  }
+  const hooks = Array.isArray(raw.webhooks) ? raw.webhooks : [];
+  const webhooks = hooks.flatMap((w) => (typeof w === 'object' && w !== null && typeof (w as { name?: unknown }).name === 'string' ? [(w as { name: string }).name] : []));
+  return { storagePath: storage.data.path, webhooks };
+}
+
+/**
+ * Parses YAML keeping positions. On errors: one problem per line that has one (the first
+ * error there), with the line and a caret under the column, so an indentation slip reads
+ * as one message, not as the parser's follow-on complaints.
+ */
+function parseYaml(text: string, file: string): { doc: Document; at: (offset: number) => { line: number; col: number } } | { problems: string[] } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true, uniqueKeys: true });
-  const problems: Located[] = [];
   const at = (offset: number) => lineCounter.linePos(offset);
-
-  for (const e of [...doc.errors, ...doc.warnings]) {
-    problems.push({ pos: at(e.pos[0]), text: `YAML: ${e.message.split('\n')[0]}` });
+  if (doc.errors.length === 0) return { doc, at };
+  const lines = text.split(/\r?\n/);
+  const seen = new Set<number>();
+  const problems: string[] = [];
+  for (const e of doc.errors) {
+    const pos = at(e.pos[0]);
+    if (seen.has(pos.line)) continue;
+    seen.add(pos.line);
+    const source = lines[pos.line - 1] ?? '';
+    const gutter = String(pos.line);
+    problems.push(
+      `${file}:${pos.line}:${pos.col}: YAML: ${e.message.split('\n')[0]}\n` +
+        `  ${gutter} | ${source}\n  ${' '.repeat(gutter.length)} | ${' '.repeat(Math.max(0, pos.col - 1))}^`,
+    );
   }
-  if (doc.errors.length > 0) return { ok: false, problems: render(file, problems) };
+  return { problems };
+}
+
+/** Validates config text as if read from `file` (relative *_file paths resolve beside it). */
+export function checkConfigText(text: string, file: string, opts: LoadOptions = {}): CheckResult {
+  const env = opts.env ?? process.env;
+  const parsedYaml = parseYaml(text, file);
+  if ('problems' in parsedYaml) return { ok: false, problems: parsedYaml.problems };
+  const { doc, at } = parsedYaml;
+  const problems: Located[] = [];
+  for (const w of doc.warnings) problems.push({ pos: at(w.pos[0]), text: `YAML: ${w.message.split('\n')[0]}` });
 
   const located = (p: PathProblem): Located => ({
     pos: at(offsetOf(doc, p.path, p.atKey ?? false)),
@@ -88,16 +153,9 @@ export function checkConfigText(text: string, file: string, env: NodeJS.ProcessE
     }
   }
   problems.push(...crossFieldProblems(raw).filter(fresh).map((p) => located(p)));
+  for (const check of opts.checks ?? []) problems.push(...check(raw).filter(fresh).map((p) => located(p)));
 
   if (problems.length > 0 || !parsed.success) return { ok: false, problems: render(file, problems) };
-  // what only the renderer can tell: a template that does not fill in to valid JSON, a URL it cannot build
-  parsed.data.webhooks.forEach((w, i) => {
-    for (const message of webhookProblems(w)) {
-      const key = w.format === 'template' && w.template !== null ? 'template' : 'url';
-      problems.push(located({ path: ['webhooks', i, key], message: message.replace(/^webhook "[^"]*": /, '') }));
-    }
-  });
-  if (problems.length > 0) return { ok: false, problems: render(file, problems) };
   return { ok: true, config: { file: resolve(file), ...parsed.data } };
 }
 

@@ -2,83 +2,16 @@
  * The configuration schema (DESIGN §4): one zod schema that both validates a parsed YAML file
  * (unknown keys are errors, defaults applied, durations turned into milliseconds) and is
  * exported as JSON Schema for editors. Cross-field rules that zod would skip on an object with
- * other errors (https-only URLs, unique names, template fields, AMI username) live in
+ * other errors (unique names, AMI username, format: template) live in
  * `crossFieldProblems`, which runs on the raw file so that every problem is reported at once.
- * Also the template tag syntax (`{{field}}` and `#field#`) shared with the payload renderer.
+ * What only the renderer can judge (templates, URLs) is checked by hooks/check.ts, which the
+ * loader is given.
  */
 import { z } from 'zod';
 import { EVENT_NAMES } from '../calls/events.js';
-import type {
-  AgentInfo, CallEvent, DtmfInfo, EventContext, Direction, QueueInfo, Reporting,
-} from '../calls/events.js';
+import type { EventContext, Direction } from '../calls/events.js';
 import type { Config } from './types.js';
 import { DURATION_PATTERN, parseDuration } from './duration.js';
-
-// ---------------------------------------------------------------------------------------------
-// Template fields and tags
-
-type AllOf<T, L extends readonly unknown[]> = [Exclude<T, L[number]>] extends [never] ? true : never;
-
-const EVENT_KEYS = [
-  'id', 'event_name', 'event_time', 'sequence', 'call_id', 'leg_id', 'context', 'state',
-  'previous_state', 'direction', 'src', 'src_name', 'dst', 'dst_name', 'endpoint', 'queue',
-  'start_time', 'ringing_at', 'connected_at', 'ended_at', 'duration', 'ring_duration',
-  'talk_duration', 'hangup_cause', 'hangup_cause_code', 'sip_status', 'dtmf', 'hold', 'digits',
-  'recording_url', 'pbx', 'signal', 'reporting', 'agent', 'ivr',
-] as const satisfies readonly (keyof CallEvent)[];
-const QUEUE_KEYS = ['name', 'position', 'wait_seconds', 'disposition'] as const satisfies readonly (keyof QueueInfo)[];
-const DTMF_KEYS = ['digit', 'pressed_by', 'duration_ms'] as const satisfies readonly (keyof DtmfInfo)[];
-const AGENT_KEYS = ['member', 'name', 'queue', 'reason'] as const satisfies readonly (keyof AgentInfo)[];
-const REPORTING_KEYS = [
-  'type', 'created_at', 'start_at', 'answer_at', 'end_at', 'duration', 'ring_duration',
-  'billing_duration', 'cause', 'answered_by', 'legs', 'did', 'ivr',
-] as const satisfies readonly (keyof Reporting)[];
-// Compile-time guards: adding a field to CallEvent (or its parts) without listing it here fails tsc.
-const fieldListsComplete: [
-  AllOf<keyof CallEvent, typeof EVENT_KEYS>, AllOf<keyof QueueInfo, typeof QUEUE_KEYS>,
-  AllOf<keyof DtmfInfo, typeof DTMF_KEYS>, AllOf<keyof AgentInfo, typeof AGENT_KEYS>,
-  AllOf<keyof Reporting, typeof REPORTING_KEYS>,
-] = [true, true, true, true, true];
-void fieldListsComplete;
-
-/** Every field name a template or a templated URL may use: CallEvent keys and dotted paths. */
-export const TEMPLATE_FIELDS: readonly string[] = [
-  ...EVENT_KEYS,
-  ...QUEUE_KEYS.map((k) => `queue.${k}`),
-  ...DTMF_KEYS.map((k) => `dtmf.${k}`),
-  'hold.by',
-  'pbx.name', 'pbx.type',
-  'signal.source', 'signal.event', 'signal.reconciled',
-  ...AGENT_KEYS.map((k) => `agent.${k}`),
-  'ivr.name', 'ivr.digits',
-  ...REPORTING_KEYS.map((k) => `reporting.${k}`),
-];
-const KNOWN_FIELDS = new Set(TEMPLATE_FIELDS);
-
-/**
- * A template tag: `{{ field }}` (anything up to `}}`, trimmed) or an Engage-Voice-style
- * `#field#` (letters, digits, `_` and `.` only, so a lone `#` stays literal).
- * Group 1 holds a `{{…}}` field, group 2 a `#…#` field.
- */
-export const TEMPLATE_TAG = /\{\{([^{}]*)\}\}|#([A-Za-z_][A-Za-z0-9_.]*)#/g;
-
-/** The distinct field names a template refers to, in order of first appearance. */
-export function templateFields(template: string): string[] {
-  const seen = new Set<string>();
-  for (const m of template.matchAll(TEMPLATE_TAG)) seen.add((m[1] ?? m[2]).trim());
-  return [...seen];
-}
-
-/** Replaces every tag in `template` with `valueOf(field)`; the renderer's substitution step. */
-export function replaceTemplateTags(template: string, valueOf: (field: string) => string): string {
-  return template.replace(TEMPLATE_TAG, (_tag, a: string | undefined, b: string | undefined) =>
-    valueOf((a ?? b ?? '').trim()));
-}
-
-/** The fields of `template` that are not known CallEvent fields. */
-export function unknownTemplateFields(template: string): string[] {
-  return templateFields(template).filter((f) => !KNOWN_FIELDS.has(f));
-}
 
 // ---------------------------------------------------------------------------------------------
 // Building blocks
@@ -98,6 +31,19 @@ const name = z.string().regex(NAME_PATTERN, {
   error: 'expected a name of letters, digits, "_", "." or "-" (starting with a letter or digit)',
 });
 const nonEmpty = z.string().min(1, { error: 'must not be empty' });
+/**
+ * Standard Webhooks secrets are `whsec_` + base64 of 24..64 random bytes: the only form the
+ * spec's verifier libraries accept, so the receiver can verify what callhook signs.
+ */
+const SIGNING_SECRET_HINT =
+  'expected a Standard Webhooks secret: "whsec_" + base64 of 24 to 64 random bytes (make one with: echo "whsec_$(openssl rand -base64 32)")';
+export function isSigningSecret(s: string): boolean {
+  const m = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(s);
+  if (!m || m[1].length % 4 !== 0) return false;
+  const bytes = Buffer.from(m[1], 'base64').length;
+  return bytes >= 24 && bytes <= 64;
+}
+const signingSecret = z.string().refine(isSigningSecret, { error: SIGNING_SECRET_HINT });
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const LISTEN_PATTERN = /^(off|(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):\d{1,5})$/;
 
@@ -178,7 +124,8 @@ const webhookSchema = z
     template: nonEmpty.optional().describe('Body template with {{field}} or #field# tags (format: template only)'),
     token: nonEmpty.optional().describe('Shared key sent in the payload where the format has one'),
     token_file: nonEmpty.optional().describe('File holding the token (trimmed)'),
-    signing_secret: nonEmpty.optional().describe('Standard Webhooks HMAC-SHA256 signing secret'),
+    signing_secret: signingSecret.optional()
+      .describe('Standard Webhooks signing secret: whsec_ + base64 of 24..64 random bytes'),
     signing_secret_file: nonEmpty.optional().describe('File holding the signing secret (trimmed)'),
     headers: z.record(z.string().regex(HEADER_NAME, { error: 'not a valid HTTP header name' }), z.string())
       .default({}).describe('Extra HTTP headers; ${ENV} allowed in values'),
@@ -226,6 +173,7 @@ export const configSchema = z
       .strictObject({
         listen: z.string()
           .regex(LISTEN_PATTERN, { error: 'expected host:port like 127.0.0.1:9466, or off' })
+          .refine((v) => !/:\d+$/.test(v) || Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, { error: 'port must be 0..65535 (0: any free port)' })
           .nullable()
           .default('127.0.0.1:9466')
           .describe('Address of /healthz and /metrics; null or off disables'),
@@ -262,47 +210,7 @@ export function configJsonSchema(): Record<string, unknown> {
 export type Path = Array<string | number>;
 export interface PathProblem { path: Path; message: string; /** point at the key, not its value */ atKey?: boolean }
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Loopback hosts that may be called over plain http. */
-export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
-
-function urlProblem(url: string, allowHttp: boolean): string | null {
-  let parsed: URL;
-  try {
-    parsed = new URL(url.replace(TEMPLATE_TAG, 'x'));
-  } catch {
-    return 'not a valid URL (expected https://host/path)';
-  }
-  if (parsed.protocol === 'https:') return null;
-  if (parsed.protocol !== 'http:') return `unsupported scheme "${parsed.protocol.replace(/:$/, '')}" (expected https)`;
-  if (allowHttp || isLoopbackHost(parsed.hostname)) return null;
-  return `plain http to non-loopback host "${parsed.hostname}": use https, or set allow_http: true`;
-}
-
-/** The known fields, compactly: `id, ..., queue.{name,position,...}, ...`. */
-function knownFieldsText(): string {
-  const groups = new Map<string, string[]>();
-  for (const f of TEMPLATE_FIELDS) {
-    const [head, tail] = f.split('.');
-    if (tail === undefined) groups.set(head, groups.get(head) ?? []);
-    else groups.get(head)?.push(tail);
-  }
-  return [...groups].map(([head, tails]) => (tails.length ? `${head}, ${head}.{${tails.join(',')}}` : head)).join(', ');
-}
-
-function fieldsProblem(template: string): string | null {
-  const unknown = unknownTemplateFields(template);
-  if (unknown.length === 0) return null;
-  const list = unknown.map((f) => {
-    const hint = closest(f, TEMPLATE_FIELDS);
-    return `"${f}"${hint ? ` (did you mean "${hint}"?)` : ''}`;
-  }).join(', ');
-  return `unknown field${unknown.length > 1 ? 's' : ''} ${list} (known: ${knownFieldsText()})`;
-}
+export const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function duplicates(list: unknown, what: string, section: string): PathProblem[] {
   const out: PathProblem[] = [];
@@ -342,18 +250,10 @@ export function crossFieldProblems(raw: unknown): PathProblem[] {
   if (Array.isArray(raw.webhooks)) {
     raw.webhooks.forEach((w, i) => {
       if (!isObj(w)) return;
-      if (typeof w.url === 'string' && w.url !== '') {
-        const problem = fieldsProblem(w.url) ?? urlProblem(w.url, w.allow_http === true);
-        if (problem) out.push({ path: ['webhooks', i, 'url'], message: problem });
-      }
       if (w.format === 'template') {
         if (w.template === undefined) out.push({ path: ['webhooks', i, 'template'], message: 'required with format: template' });
       } else if (w.template !== undefined) {
         out.push({ path: ['webhooks', i, 'template'], message: 'only used with format: template', atKey: true });
-      }
-      if (typeof w.template === 'string') {
-        const problem = fieldsProblem(w.template);
-        if (problem) out.push({ path: ['webhooks', i, 'template'], message: problem });
       }
       if (isObj(w.filter) && Array.isArray(w.filter.pbx) && pbxNames.size > 0) {
         w.filter.pbx.forEach((n, j) => {
@@ -364,35 +264,5 @@ export function crossFieldProblems(raw: unknown): PathProblem[] {
       }
     });
   }
-  if (isObj(raw.calls) && typeof raw.calls.recording_url === 'string') {
-    const problem = fieldsProblem(raw.calls.recording_url);
-    if (problem) out.push({ path: ['calls', 'recording_url'], message: problem });
-  }
   return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// "did you mean"
-
-/** The candidate nearest to `word` (case-insensitive edit distance <= 2), if any. */
-export function closest(word: string, candidates: readonly string[]): string | null {
-  let best: string | null = null;
-  let bestDistance = 3;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDistance && d < Math.max(c.length, 2)) { best = c; bestDistance = d; }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length];
 }

@@ -1,5 +1,5 @@
 /**
- * Circuit breaker per endpoint origin (scheme://host:port). After `failureThreshold`
+ * Circuit breaker, one per webhook. After `failureThreshold`
  * consecutive failures (no answer, timeout, 5xx, 429) it opens: instead of every queued
  * delivery hammering a dead receiver, one probe is let through per interval (growing from
  * `probeMinMs` to `probeMaxMs`). A successful probe closes it. Pure state: the caller

@@ -9,9 +9,11 @@
  * - The store is the truth: a lane keeps only its head row in memory and asks the outbox
  *   for the next one. Rows re-queued by another process (`callhook replay`) are noticed
  *   through SQLite's data_version, polled every second.
+ * - Each delivery goes to the URL stored with it (rendered from the webhook's URL template).
  * - Each endpoint origin has an undici Pool (redirects are never followed: a 3xx is a
- *   failure) and a circuit breaker; deliveries waiting for an open breaker stay pending
- *   without using up retry attempts.
+ *   failure); each webhook has a circuit breaker, so one failing webhook never holds back
+ *   another on the same host. Deliveries waiting for an open breaker stay pending without
+ *   using up retry attempts.
  * - 410 Gone disables the webhook until the next updateWebhooks() (config reload); its
  *   rows stay pending in the store.
  */
@@ -20,7 +22,7 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { Pool } from 'undici';
 import type { WebhookConfig } from '../config/types.js';
-import { signatureHeaders } from '../hooks/signing.js';
+import { signatureHeaders } from './signing.js';
 import { CircuitBreaker, type BreakerOptions, type Pass } from './breaker.js';
 import { RESPONSE_SNIPPET_BYTES, type DeliveryRow, type Outbox } from './outbox.js';
 import { DEFAULT_SCHEDULE_MS, delayBeforeAttempt, honoursRetryAfter, parseRetryAfter } from './retry.js';
@@ -54,6 +56,8 @@ export interface WebhookStats {
   pending: number;
   /** disabled by a 410 Gone until the next config reload */
   gone: boolean;
+  /** its circuit breaker: open = one probe per interval instead of sending */
+  breaker: 'closed' | 'open';
 }
 
 export interface DispatcherStats {
@@ -110,7 +114,7 @@ export class Dispatcher implements DeliverySink {
   private readonly queues = new Map<string, PQueue>();
   private readonly pools = new Map<string, Pool>();
   private readonly breakers = new Map<string, CircuitBreaker>();
-  /** lanes waiting for an origin's open breaker */
+  /** lanes waiting for a webhook's open breaker */
   private readonly blocked = new Map<string, Set<Lane>>();
   private readonly breakerTimers = new Map<string, NodeJS.Timeout>();
   private readonly inflight = new Map<number, InFlight>();
@@ -220,7 +224,7 @@ export class Dispatcher implements DeliverySink {
     }
     for (const name of names) {
       const c = this.perWebhook.get(name) ?? { delivered: 0, failed: 0, dead: 0 };
-      webhooks[name] = { ...c, pending: byWebhook[name] ?? 0, gone: this.gone.has(name) };
+      webhooks[name] = { ...c, pending: byWebhook[name] ?? 0, gone: this.gone.has(name), breaker: this.breakers.get(name)?.state ?? 'closed' };
     }
     return {
       ...this.counters,
@@ -319,15 +323,14 @@ export class Dispatcher implements DeliverySink {
       this.arm(lane, due - now);
       return;
     }
-    let origin: string;
     try {
-      origin = effectiveUrl(row, wh).origin;
+      new URL(row.url);
     } catch (err) {
       this.giveUpInvalid(lane, row, err);
       return;
     }
-    if (this.breakerFor(origin).blocks(now)) {
-      this.block(lane, origin);
+    if (this.breakerFor(wh.name).blocks(now)) {
+      this.block(lane, wh.name);
       return;
     }
     lane.busy = true;
@@ -363,38 +366,38 @@ export class Dispatcher implements DeliverySink {
     lane.timer.unref();
   }
 
-  private breakerFor(origin: string): CircuitBreaker {
-    let b = this.breakers.get(origin);
+  private breakerFor(webhook: string): CircuitBreaker {
+    let b = this.breakers.get(webhook);
     if (!b) {
       b = new CircuitBreaker(this.breakerOptions);
-      this.breakers.set(origin, b);
+      this.breakers.set(webhook, b);
     }
     return b;
   }
 
-  /** parks a lane until its origin's breaker lets a probe through or closes */
-  private block(lane: Lane, origin: string): void {
-    let set = this.blocked.get(origin);
-    if (!set) this.blocked.set(origin, (set = new Set()));
+  /** parks a lane until its webhook's breaker lets a probe through or closes */
+  private block(lane: Lane, webhook: string): void {
+    let set = this.blocked.get(webhook);
+    if (!set) this.blocked.set(webhook, (set = new Set()));
     set.add(lane);
-    this.armBreaker(origin);
+    this.armBreaker(webhook);
   }
 
-  private armBreaker(origin: string): void {
-    const at = this.breakerFor(origin).nextProbeAt;
-    if (at === null || this.breakerTimers.has(origin) || this.closing) return;
+  private armBreaker(webhook: string): void {
+    const at = this.breakerFor(webhook).nextProbeAt;
+    if (at === null || this.breakerTimers.has(webhook) || this.closing) return;
     const t = setTimeout(() => {
-      this.breakerTimers.delete(origin);
-      this.wake(origin);
+      this.breakerTimers.delete(webhook);
+      this.wake(webhook);
     }, Math.max(0, at - this.now()));
     t.unref();
-    this.breakerTimers.set(origin, t);
+    this.breakerTimers.set(webhook, t);
   }
 
-  private wake(origin: string): void {
-    const set = this.blocked.get(origin);
+  private wake(webhook: string): void {
+    const set = this.blocked.get(webhook);
     if (!set) return;
-    this.blocked.delete(origin);
+    this.blocked.delete(webhook);
     for (const lane of set) this.pump(lane);
   }
 
@@ -416,12 +419,12 @@ export class Dispatcher implements DeliverySink {
       lane.busy = false; // parked (closing, removed, disabled or gone); stays pending
       return;
     }
-    const url = effectiveUrl(row, wh);
-    const breaker = this.breakerFor(url.origin);
+    const url = new URL(row.url);
+    const breaker = this.breakerFor(wh.name);
     const pass = breaker.tryPass(this.now());
     if (!pass) {
       lane.busy = false;
-      this.block(lane, url.origin);
+      this.block(lane, wh.name);
       return;
     }
 
@@ -435,7 +438,7 @@ export class Dispatcher implements DeliverySink {
         breaker.release(pass);
         return; // stays pending, sent again on the next start
       }
-      this.settle(lane, row, wh, url.origin, breaker, pass, res);
+      this.settle(lane, row, wh, breaker, pass, res);
     } catch (err) {
       // e.g. the store could not be written: try this delivery again in a second (at-least-once)
       this.logger.error({ err, webhook: wh.name, call_id: row.call_key }, 'delivery bookkeeping failed');
@@ -508,7 +511,6 @@ export class Dispatcher implements DeliverySink {
     lane: Lane,
     row: DeliveryRow,
     wh: WebhookConfig,
-    origin: string,
     breaker: CircuitBreaker,
     pass: Pass,
     res: RequestOutcome,
@@ -548,11 +550,11 @@ export class Dispatcher implements DeliverySink {
     if (unhealthy) breaker.failure(now, pass);
     else breaker.success();
     if (breaker.state === 'open') {
-      if (!wasOpen) this.logger.warn({ origin, webhook: wh.name }, 'circuit breaker open: probing instead of sending');
-      this.armBreaker(origin);
+      if (!wasOpen) this.logger.warn({ webhook: wh.name }, 'circuit breaker open: probing instead of sending');
+      this.armBreaker(wh.name);
     } else {
-      if (wasOpen) this.logger.info({ origin, webhook: wh.name }, 'circuit breaker closed');
-      this.wake(origin);
+      if (wasOpen) this.logger.info({ webhook: wh.name }, 'circuit breaker closed');
+      this.wake(wh.name);
     }
 
     this.outbox.recordAttempt(
@@ -649,21 +651,6 @@ interface RequestOutcome {
   error: string | null;
   snippet: string | null;
   aborted: 'shutdown' | null;
-}
-
-/**
- * Where a row goes now: its rendered URL, unless the webhook's URL was changed by a reload
- * (then the new URL, keeping a GET's rendered query parameters), so fixing a wrong URL
- * drains the backlog to the right place.
- */
-export function effectiveUrl(row: Pick<DeliveryRow, 'url' | 'method'>, wh: Pick<WebhookConfig, 'url'>): URL {
-  const rendered = new URL(row.url);
-  const current = new URL(wh.url);
-  if (rendered.origin === current.origin && rendered.pathname === current.pathname) return rendered;
-  if (row.method === 'GET') {
-    for (const [k, v] of rendered.searchParams) if (!current.searchParams.has(k)) current.searchParams.append(k, v);
-  }
-  return current;
 }
 
 function describeRequestError(err: unknown): string {

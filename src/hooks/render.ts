@@ -1,8 +1,9 @@
 /**
  * Payload rendering: turns one canonical event into what is sent to one webhook, in the
  * webhook's format (default, voipstudio, voiso, ziwo, template) and method (POST body or
- * GET query). Webhooks are compiled once (templates, URL tags); at run time a per-event
- * cache lets webhooks that share a format share one serialization.
+ * GET query), with the URL filled in from the webhook's URL template. Webhooks are
+ * compiled once; at run time a per-event cache lets webhooks that share a format share one
+ * serialization. The rendered URL is what the outbox stores and the dispatcher sends to.
  */
 import type { CallEvent } from '../calls/events.js';
 import type { WebhookConfig, WebhookFormat } from '../config/types.js';
@@ -11,10 +12,11 @@ import { defaultFormat } from './formats/default.js';
 import { voipstudioFormat } from './formats/voipstudio.js';
 import { voisoFormat } from './formats/voiso.js';
 import { ziwoFormat } from './formats/ziwo.js';
-import { compileTemplate, compileWebhookTemplates, renderTemplate, TemplateError } from './formats/template.js';
+import { sampleEvent } from './sample.js';
+import { compileBodyTemplate, compileTemplate, renderTemplate } from './template.js';
 
 export type { RenderedPayload, RenderCache } from './formats/common.js';
-export { TemplateError } from './formats/template.js';
+export { TemplateError } from './template.js';
 
 const FORMATS: Record<Exclude<WebhookFormat, 'template'>, PayloadFormat> = {
   default: defaultFormat,
@@ -33,13 +35,14 @@ export interface CompiledWebhook {
 /** Compiles a webhook; throws an Error naming the webhook when its template or URL is unusable. */
 export function compileWebhook(webhook: WebhookConfig): CompiledWebhook {
   try {
+    const url = compileTemplate(webhook.url, 'url');
     if (webhook.format === 'template') {
-      const { body, url } = compileWebhookTemplates(webhook);
+      if (webhook.template === null) throw new Error('format: template needs a template');
+      const body = compileBodyTemplate(webhook.template, webhook.method, sampleEvent('call.connected'));
       return { webhook, render: (ev) => renderTemplate(body, url, ev, webhook.method) };
     }
     const fmt = FORMATS[webhook.format];
     if (!fmt) throw new Error(`unknown format "${String(webhook.format)}"`);
-    const url = compileTemplate(webhook.url, 'url');
     if (url.constant) return { webhook, render: (ev, cache) => renderFormat(fmt, ev, webhook, cache) };
     // URL tags: the payload is still shared, only the URL differs per event
     return {
@@ -47,18 +50,7 @@ export function compileWebhook(webhook: WebhookConfig): CompiledWebhook {
       render: (ev, cache) => (fmt.sends(ev) ? renderFormat(fmt, ev, webhook, cache, url.render(ev)) : null),
     };
   } catch (err) {
-    const why = err instanceof TemplateError || err instanceof Error ? err.message : String(err);
-    throw new Error(`webhook "${webhook.name}": ${why}`);
-  }
-}
-
-/** The problems `compileWebhook` would throw for, as messages (empty when it compiles). */
-export function webhookProblems(webhook: WebhookConfig): string[] {
-  try {
-    compileWebhook(webhook);
-    return [];
-  } catch (err) {
-    return [(err as Error).message];
+    throw new Error(`webhook "${webhook.name}": ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 

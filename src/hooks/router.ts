@@ -6,7 +6,7 @@
  */
 import type { CallEvent } from '../calls/events.js';
 import type { WebhookConfig, WebhookFilter } from '../config/types.js';
-import { globMatcher } from '../config/glob.js';
+import { globMatcher } from '../util/glob.js';
 import type { RenderedDelivery } from '../delivery/types.js';
 import { compileWebhook, type CompiledWebhook, type RenderCache } from './render.js';
 

@@ -9,7 +9,7 @@ import type { EventName } from '../calls/events.js';
 import type { Config } from '../config/types.js';
 import { renderFor } from './render.js';
 import { sampleEvent } from './sample.js';
-import { signatureHeaders } from './signing.js';
+import { signatureHeaders } from '../delivery/signing.js';
 import { redactUrl } from '../observe/logger.js';
 
 export async function sendTest(config: Config, webhookName: string, eventName: EventName, out: Writable): Promise<number> {

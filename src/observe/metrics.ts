@@ -14,7 +14,7 @@ import client from 'prom-client';
 import type { CallEvent } from '../calls/events.js';
 import type { DispatcherStats } from '../delivery/dispatcher.js';
 import type { AttemptResult } from '../delivery/types.js';
-import type { ConnectionStats } from '../pbx/connection.js';
+import type { ConnectionStats } from '../pbx/types.js';
 
 export interface PbxSample {
   name: string;
@@ -41,6 +41,7 @@ export class DaemonMetrics {
   private readonly attempts: client.Counter<'webhook' | 'outcome'>;
   private readonly latency: client.Histogram<'webhook' | 'outcome'>;
   private readonly reloads: client.Counter<'result'>;
+  private readonly renderErrors: client.Counter<'webhook'>;
   /** last seen value of each monotonic source, per connection object and metric */
   private readonly seen = new WeakMap<object, Record<string, number>>();
   private readonly seenDead = new Map<string, number>();
@@ -168,6 +169,22 @@ export class DaemonMetrics {
         for (const [name, w] of Object.entries(this.source.dispatcher().webhooks)) gone.set({ webhook: name }, w.gone ? 1 : 0);
       },
     });
+    const breaker: client.Gauge<'webhook'> = new client.Gauge({
+      name: 'callhook_webhook_breaker_open',
+      help: "1 while a webhook's circuit breaker is open (one probe per interval instead of sending)",
+      labelNames: ['webhook'],
+      registers,
+      collect: () => {
+        breaker.reset();
+        for (const [name, w] of Object.entries(this.source.dispatcher().webhooks)) breaker.set({ webhook: name }, w.breaker === 'open' ? 1 : 0);
+      },
+    });
+    this.renderErrors = new client.Counter({
+      name: 'callhook_render_errors_total',
+      help: 'events that could not be rendered for a webhook (not sent to it; logged)',
+      labelNames: ['webhook'],
+      registers,
+    });
 
     this.reloads = new client.Counter({
       name: 'callhook_config_reloads_total',
@@ -187,6 +204,10 @@ export class DaemonMetrics {
     const outcome = r.ok ? 'delivered' : 'failed';
     this.attempts.inc({ webhook: r.webhook, outcome });
     this.latency.observe({ webhook: r.webhook, outcome }, r.ms / 1000);
+  }
+
+  countRenderError(webhook: string): void {
+    this.renderErrors.inc({ webhook });
   }
 
   countReload(ok: boolean): void {

@@ -7,8 +7,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { PbxType, Signal } from '../calls/signals.js';
-import { AmiFramer } from './ami/framer.js';
-import { AMI_EVENTS_USED, AmiTranslator } from './ami/translator.js';
+import { createDecoder } from './index.js';
+import type { DecoderOptions } from './types.js';
+
+export { createDecoder } from './index.js';
 
 export interface CaptureChunk {
   t: number;
@@ -41,31 +43,6 @@ function normalizeChunk(c: RawChunk): CaptureChunk {
 function sidecarNames(file: string): string[] {
   const base = file.replace(/\.(ami|esl)$/, '');
   return [`${base}.json`, `${base}.ts.json`];
-}
-
-export interface SignalDecoder {
-  push(chunk: Buffer, receivedAt: number): Signal[];
-}
-
-export interface DecoderOptions {
-  keepVariables?: string[];
-}
-
-export async function createDecoder(type: PbxType, opts: DecoderOptions = {}): Promise<SignalDecoder> {
-  if (type === 'asterisk') {
-    const keep = opts.keepVariables ?? [];
-    const framer = new AmiFramer({ keepEvent: (name) => AMI_EVENTS_USED.has(name) && (name !== 'VarSet' || keep.length > 0) });
-    const translator = new AmiTranslator({ keepVariables: keep });
-    return {
-      push(chunk, receivedAt) {
-        const out: Signal[] = [];
-        for (const m of framer.push(chunk)) for (const s of translator.translate(m, receivedAt)) out.push(s);
-        return out;
-      },
-    };
-  }
-  const { createEslDecoder } = await import('./esl/capture.js');
-  return createEslDecoder(opts);
 }
 
 /** Decode a whole capture into signals, chunk by chunk as it was received. */

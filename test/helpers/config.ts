@@ -2,7 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfigFile as loadConfig } from '../../src/check.js';
 import type { Config } from '../../src/config/types.js';
 
 export function tempDir(prefix = 'callhook-test-'): string {

@@ -4,7 +4,7 @@
  * far end (`sofia/internal/999@127.0.0.1:5183`) trunk legs, and the ESL capture readers.
  */
 import { readCapture } from '../../src/pbx/capture.js';
-import type { EslCapture } from '../../src/pbx/esl/replay-server.js';
+import type { EslCapture } from '../../src/demo/esl-replay-server.js';
 
 export const FS_FIX = 'test/fixtures/freeswitch';
 

@@ -12,7 +12,3 @@ export const defaultFormat: PayloadFormat = {
   payload: (ev) => ev,
   sharedAcrossWebhooks: true,
 };
-
-export function render(ev: CallEvent, webhook: WebhookConfig, cache?: RenderCache): RenderedPayload | null {
-  return renderFormat(defaultFormat, ev, webhook, cache);
-}

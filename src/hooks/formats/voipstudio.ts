@@ -105,7 +105,3 @@ export const voipstudioFormat: PayloadFormat = {
   payload: (ev) => toVoipstudio(ev),
   sharedAcrossWebhooks: true,
 };
-
-export function render(ev: CallEvent, webhook: WebhookConfig, cache?: RenderCache): RenderedPayload | null {
-  return renderFormat(voipstudioFormat, ev, webhook, cache);
-}

@@ -139,7 +139,3 @@ export const voisoFormat: PayloadFormat = {
   // name and key come from the webhook
   sharedAcrossWebhooks: false,
 };
-
-export function render(ev: CallEvent, webhook: WebhookConfig, cache?: RenderCache): RenderedPayload | null {
-  return renderFormat(voisoFormat, ev, webhook, cache);
-}

@@ -139,7 +139,3 @@ export const ziwoFormat: PayloadFormat = {
   payload: (ev) => toZiwo(ev),
   sharedAcrossWebhooks: true,
 };
-
-export function render(ev: CallEvent, webhook: WebhookConfig, cache?: RenderCache): RenderedPayload | null {
-  return renderFormat(ziwoFormat, ev, webhook, cache);
-}

@@ -4,10 +4,10 @@
  */
 import type { Logger } from 'pino';
 import type { PbxConfig } from '../../config/types.js';
-import type { ConnectionStats, PbxConnection, SignalHandler } from '../connection.js';
+import type { ConnectionStats, PbxConnection, SignalHandler } from '../types.js';
 import { AmiClient } from './client.js';
 import type { AmiMessage } from './framer.js';
-import { AMI_EVENTS_USED, AmiTranslator } from './translator.js';
+import { AmiTranslator } from './translator.js';
 
 export class AmiConnection implements PbxConnection {
   private readonly client: AmiClient;
@@ -15,13 +15,16 @@ export class AmiConnection implements PbxConnection {
   private reconnects = 0;
   private events = 0;
   private everConnected = false;
+  private keepVariables: string[];
 
   constructor(
-    readonly config: PbxConfig,
+    public config: PbxConfig,
     private readonly onSignals: SignalHandler,
     private readonly logger: Logger,
     keepVariables: string[],
+    wants: (name: string, keepVariables: readonly string[]) => boolean,
   ) {
+    this.keepVariables = keepVariables;
     this.translator = new AmiTranslator({ keepVariables });
     this.client = new AmiClient({
       host: config.host,
@@ -32,8 +35,8 @@ export class AmiConnection implements PbxConnection {
       pingIntervalMs: config.ping_interval_ms,
       logger: logger.child({ pbx: config.name }),
       name: config.name,
-      // most of an AMI stream is events nobody reads: skip them in the framer (VarSet only matters for kept variables)
-      keepEvent: (name) => AMI_EVENTS_USED.has(name) && (name !== 'VarSet' || keepVariables.length > 0),
+      // most of an AMI stream is events nobody reads: skip them in the framer
+      keepEvent: (name) => wants(name, this.keepVariables),
     });
     this.client.on('event', (m: AmiMessage) => {
       this.events++;
@@ -45,6 +48,12 @@ export class AmiConnection implements PbxConnection {
       this.everConnected = true;
       this.onSignals(config.name, [this.translator.resync(list, Date.now())]);
     });
+  }
+
+  configure(config: PbxConfig, keepVariables: string[]): void {
+    this.config = config;
+    this.keepVariables = keepVariables;
+    this.translator.keepVariables(keepVariables);
   }
 
   start(): void {

@@ -29,12 +29,17 @@ export class AmiTranslator {
   private readonly hangupRequested = new Set<string>();
   /** callers in a queue: uniqueid -> { answered, abandon } */
   private readonly inQueue = new Map<string, { answered: boolean; abandon: { position: number | null; hold: number | null } | null }>();
-  private readonly keep: Set<string>;
+  private keep: Set<string>;
   /** messages that looked like call events but lacked the fields they need */
   malformed = 0;
 
   constructor(opts: AmiTranslatorOptions = {}) {
     this.keep = new Set(opts.keepVariables ?? []);
+  }
+
+  /** the channel variables to keep from now on (a reload) */
+  keepVariables(names: string[]): void {
+    this.keep = new Set(names);
   }
 
   translate(m: AmiMessage, receivedAt: number): Signal[] {

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { PbxConfig } from '../../config/types.js';
-import type { ConnectionStats, PbxConnection, SignalHandler } from '../connection.js';
+import type { ConnectionStats, PbxConnection, SignalHandler } from '../types.js';
 import { EslClient } from './client.js';
 import { EslTranslator } from './translator.js';
 
@@ -16,7 +16,7 @@ export class EslConnection implements PbxConnection {
   private everConnected = false;
 
   constructor(
-    readonly config: PbxConfig,
+    public config: PbxConfig,
     private readonly onSignals: SignalHandler,
     logger: Logger,
     _keepVariables: string[],
@@ -41,6 +41,10 @@ export class EslConnection implements PbxConnection {
       this.everConnected = true;
       this.onSignals(config.name, [this.translator.resync(rows, time)]);
     });
+  }
+
+  configure(config: PbxConfig, _keepVariables: string[]): void {
+    this.config = config;
   }
 
   start(): void {

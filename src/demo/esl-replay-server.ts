@@ -10,7 +10,7 @@
  * frame it has not fully received.
  */
 import net from 'node:net';
-import { EslFramer, eventOf } from './framer.js';
+import { EslFramer, eventOf } from '../pbx/esl/framer.js';
 
 export interface EslCapture {
   bytes: Buffer;

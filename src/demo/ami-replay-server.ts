@@ -20,7 +20,7 @@
  * completely sent, so a call can span an outage. pause()/resume() stop and continue it.
  */
 import net from 'node:net';
-import { AmiFramer, formatAction, type AmiMessage } from './framer.js';
+import { AmiFramer, formatAction, type AmiMessage } from '../pbx/ami/framer.js';
 
 export interface ReplayChunk {
   /** Unix time in seconds (float) when this chunk was received */

@@ -1,20 +1,18 @@
 /**
  * Standard Webhooks signatures (https://www.standardwebhooks.com): the sender signs
  * "<webhook-id>.<webhook-timestamp>.<body>" with HMAC-SHA256 and sends
- * `webhook-signature: v1,<base64>`. A secret of the form `whsec_<base64>` is decoded to
- * its key bytes (as the spec and its reference libraries do); any other secret is used
- * as its UTF-8 bytes. Used by the dispatcher on every attempt, by `send-test`, and by tests.
+ * `webhook-signature: v1,<base64>`. The secret is `whsec_<base64 of 24..64 key bytes>`, the
+ * only form the spec's verifier libraries accept (the config refuses anything else); its
+ * key is the decoded bytes. Used by the dispatcher on every attempt, by `send-test` and by
+ * the demo's receiver.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 const SECRET_PREFIX = 'whsec_';
 
-/** the HMAC key bytes for a configured secret */
+/** the HMAC key bytes for a configured `whsec_…` secret */
 export function signingKey(secret: string): Buffer {
-  if (secret.startsWith(SECRET_PREFIX)) {
-    return Buffer.from(secret.slice(SECRET_PREFIX.length), 'base64');
-  }
-  return Buffer.from(secret, 'utf8');
+  return Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, 'base64');
 }
 
 /** `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`; a GET (null body) signs the empty string */

@@ -13,12 +13,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import type { CallEvent } from './calls/events.js';
-import { Daemon } from './daemon.js';
-import { verifySignature } from './hooks/signing.js';
-import { readCapture } from './pbx/capture.js';
-import { startAmiReplayServer } from './pbx/ami/replay-server.js';
-import { freeswitchDemoCaptureDir, freeswitchDemoPbxYaml, startFreeswitchDemoReplay, type FreeswitchDemoReplay } from './pbx/esl/demo-replay.js';
+import type { CallEvent } from '../calls/events.js';
+import { Daemon } from '../daemon.js';
+import { verifySignature } from '../delivery/signing.js';
+import { readCapture } from '../pbx/capture.js';
+import { startAmiReplayServer } from './ami-replay-server.js';
+import { freeswitchDemoCaptureDir, freeswitchDemoPbxYaml, startFreeswitchDemoReplay, type FreeswitchDemoReplay } from './freeswitch-replay.js';
 
 export interface DemoOptions {
   pbx: 'asterisk' | 'freeswitch' | 'both';
@@ -26,7 +26,7 @@ export interface DemoOptions {
   out?: NodeJS.WritableStream;
 }
 
-const CAPTURES = fileURLToPath(new URL('../../demo/captures/', import.meta.url));
+const CAPTURES = fileURLToPath(new URL('../../../demo/captures/', import.meta.url));
 const SECRET = 'demo-secret';
 const SIGNING_SECRET = 'whsec_ZGVtby1zaWduaW5nLXNlY3JldC0xMjM0NTY=';
 

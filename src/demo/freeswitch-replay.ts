@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readCapture } from '../capture.js';
-import { startEslReplayServer, type EslCapture } from './replay-server.js';
+import { readCapture } from '../pbx/capture.js';
+import { startEslReplayServer, type EslCapture } from './esl-replay-server.js';
 
 export interface FreeswitchDemoReplay {
   /** 127.0.0.1 port of the ESL endpoint */
