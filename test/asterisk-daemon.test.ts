@@ -116,7 +116,7 @@ describe('daemon end to end against an AMI endpoint replaying the real captures'
     expect(allLogs).not.toContain('bridge-secret');
     expect(allLogs).not.toContain('crm-token-xyz');
     expect(allLogs).not.toContain('dGVzdC1zaWduaW5n');
-  }, 40_000);
+  }, 120_000);
 
   it('reconnects after the connection drops mid-call, resyncs, and the call completes', async () => {
     const ami = await startAmiReplayServer({
@@ -141,7 +141,7 @@ describe('daemon end to end against an AMI endpoint replaying the real captures'
     expect(names()).toEqual(['call.initial', 'call.ringing', 'call.connected', 'call.hold', 'call.unhold', 'call.hangup', 'call.reporting']);
     const hangup = receiver.requests.map((r) => JSON.parse(r.body) as CallEvent).find((e) => e.event_name === 'call.hangup')!;
     expect(hangup.signal.reconciled).toBeUndefined();
-  }, 40_000);
+  }, 120_000);
 
   it('closes calls that ended while disconnected with a hangup marked reconciled', async () => {
     // first connection: the capture up to the bridged call; second: CoreShowChannels says nothing is live
@@ -191,5 +191,5 @@ describe('daemon end to end against an AMI endpoint replaying the real captures'
     expect(hangup.signal.reconciled).toBe(true);
     expect(hangup.endpoint).toBe('PJSIP/agent1');
     expect(hangup.state).toBe('HANGUP');
-  }, 30_000);
+  }, 120_000);
 });

@@ -326,7 +326,7 @@ describe('durable delivery through the daemon', () => {
     for (const e of all) byCall.set(e.call_id!, [...(byCall.get(e.call_id!) ?? []), e.sequence]);
     for (const [callId, seqs] of byCall) expect(seqs, callId).toEqual([...seqs].sort((a, b) => a - b));
     expect((await deliveries(store, '--status', 'pending')).length).toBe(0);
-  }, 30_000);
+  }, 120_000);
 
   it('deliveries lists by call, webhook and status; replay --dead re-queues dead letters that a restarted daemon delivers', async () => {
     const captures = ['a-answered-caller-hangup', 'd-agent-busy-486'].map((s) => ({ bytes: readCapture(`${FIX}/${s}.ami`).bytes }));
@@ -429,7 +429,7 @@ describe('durable delivery through the daemon', () => {
     expect(after.filter((r) => r.status !== 'delivered')).toEqual([]);
     for (const r of after.filter((r) => dead.some((x) => x.id === r.id))) expect(r.history.map((a) => a.status)).toEqual([500, 500, 200]);
     expect(after.filter((r) => r.webhook === 'audit' && r.call_key === callD).every((r) => r.attempts === 2)).toBe(true);
-  }, 30_000);
+  }, 120_000);
 
   it('an unusable storage path is one clear line on stderr and exit 73, once', async () => {
     const dir = tempDir('callhook-badstore-');
@@ -459,5 +459,5 @@ describe('durable delivery through the daemon', () => {
     const r4 = await cli(['replay', '--store', underFile, '--webhook', 'crm', '--dead']);
     expect(r4.code).toBe(73);
     expect(r4.stderr.trim().split('\n').length).toBe(1);
-  }, 30_000);
+  }, 120_000);
 });

@@ -114,5 +114,5 @@ describe('Asterisk and FreeSWITCH side by side in one daemon', () => {
     const logs = JSON.stringify(daemon.logs) + daemon.stderr.join('');
     expect(logs).not.toContain('ami-secret');
     expect(logs).not.toContain('esl-secret');
-  }, 40_000);
+  }, 120_000);
 });

@@ -260,7 +260,7 @@ describe('health, readiness, metrics and live calls over HTTP', () => {
     expect(await d.exited).toBe(0);
     const final = d.logs.find((l) => l.msg === 'final summary');
     expect(final).toMatchObject({ deliveries_ok: ok, deliveries_failed: 3, outbox_pending: 0, calls_ended: 2 });
-  }, 30_000);
+  }, 120_000);
 });
 
 describe('reload on SIGHUP', () => {
@@ -334,5 +334,5 @@ describe('reload on SIGHUP', () => {
     d.child.kill('SIGTERM');
     expect(await d.exited).toBe(0);
     expect(d.stderr.join('')).toBe('');
-  }, 30_000);
+  }, 120_000);
 });
