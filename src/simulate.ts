@@ -7,27 +7,15 @@ import type { PbxType } from './calls/signals.js';
 import type { Config, PbxConfig } from './config/types.js';
 import { decodeCapture } from './pbx/capture.js';
 import { Pipeline } from './pipeline.js';
+import { configSchema } from './config/schema.js';
 import pino from 'pino';
 
-/** The PBX settings simulate uses: the config's first PBX of that type, or defaults. */
+/** The PBX settings simulate uses: the config's first PBX of that type, or the schema's defaults. */
 export function simulatedPbx(type: PbxType, config?: Config | null): PbxConfig {
   const fromConfig = config?.pbx.find((p) => p.type === type);
   if (fromConfig) return fromConfig;
-  return {
-    name: 'pbx1',
-    type,
-    host: '127.0.0.1',
-    port: type === 'asterisk' ? 5038 : 8021,
-    username: null,
-    secret: '',
-    trunks: [],
-    event_format: 'json',
-    action_timeout_ms: 10_000,
-    ping_interval_ms: 20_000,
-    orphan_timeout_ms: 4 * 3600_000,
-    ivrs: [],
-    enabled: true,
-  };
+  const defaults = configSchema.parse({ pbx: [{ name: 'pbx1', type, secret: 'unused', username: type === 'asterisk' ? 'unused' : undefined }] });
+  return { ...defaults.pbx[0], secret: '', username: null };
 }
 
 export async function simulate(type: PbxType, file: string, config?: Config | null): Promise<CallEvent[]> {

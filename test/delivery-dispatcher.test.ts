@@ -27,7 +27,7 @@ function ev(wh: WebhookConfig, callKey: string, seq: number): RenderedDelivery {
   const id = `${callKey}-${seq}`;
   return {
     eventId: id, webhook: wh.name, callKey, eventName: 'call.ringing', method: wh.method, url: wh.url,
-    body: JSON.stringify({ id, call_id: callKey, sequence: seq }), contentType: 'application/json', createdAt: Date.now(),
+    body: JSON.stringify({ id, call_id: callKey, sequence: seq }), contentType: 'application/json',
   };
 }
 

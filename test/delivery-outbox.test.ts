@@ -27,7 +27,6 @@ function delivery(i: number, callKey = `call-${i % 10}`, webhook = 'crm'): Rende
     url: 'http://127.0.0.1:9/hook',
     body: JSON.stringify({ id: `evt-${i}`, n: i }),
     contentType: 'application/json',
-    createdAt: 1_700_000_000_000 + i,
   };
 }
 

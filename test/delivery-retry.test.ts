@@ -1,6 +1,7 @@
+import { configFrom } from './helpers/config.js';
 import { describe, expect, it } from 'vitest';
 import { CircuitBreaker } from '../src/delivery/breaker.js';
-import { DEFAULT_SCHEDULE_MS, delayBeforeAttempt, parseRetryAfter } from '../src/delivery/retry.js';
+import { delayBeforeAttempt, parseRetryAfter } from '../src/delivery/retry.js';
 
 describe('retry schedule', () => {
   it('gives the configured delay per attempt with at most ±15% jitter, then null (dead)', () => {
@@ -17,9 +18,11 @@ describe('retry schedule', () => {
   });
 
   it('defaults to the Svix-like schedule of 8 attempts', () => {
-    expect(DEFAULT_SCHEDULE_MS).toEqual([0, 5e3, 3e5, 18e5, 72e5, 18e6, 36e6, 36e6]);
-    expect(delayBeforeAttempt([], 8, () => 0.5)).toBe(36e6);
-    expect(delayBeforeAttempt([], 9)).toBeNull();
+    expect(configFrom(`pbx: [{name: p, type: freeswitch, secret: s}]\nwebhooks: [{name: w, url: 'https://x.test/', events: ['*']}]`).webhooks[0].retry.schedule_ms)
+      .toEqual([0, 5e3, 3e5, 18e5, 72e5, 18e6, 36e6, 36e6]);
+    const schedule = configFrom(`pbx: [{name: p, type: freeswitch, secret: s}]\nwebhooks: [{name: w, url: 'https://x.test/', events: ['*']}]`).webhooks[0].retry.schedule_ms;
+    expect(delayBeforeAttempt(schedule, 8, () => 0.5)).toBe(36e6);
+    expect(delayBeforeAttempt(schedule, 9)).toBeNull();
   });
 
   it('parses Retry-After as seconds or an HTTP date', () => {

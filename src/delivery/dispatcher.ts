@@ -25,7 +25,7 @@ import type { WebhookConfig } from '../config/types.js';
 import { signatureHeaders } from './signing.js';
 import { CircuitBreaker, type BreakerOptions, type Pass } from './breaker.js';
 import { RESPONSE_SNIPPET_BYTES, type DeliveryRow, type Outbox } from './outbox.js';
-import { DEFAULT_SCHEDULE_MS, delayBeforeAttempt, honoursRetryAfter, parseRetryAfter } from './retry.js';
+import { delayBeforeAttempt, honoursRetryAfter, parseRetryAfter } from './retry.js';
 import type { AttemptResult, DeliverySink, DeliveryStatus, RenderedDelivery } from './types.js';
 import { VERSION } from '../version.js';
 
@@ -317,7 +317,7 @@ export class Dispatcher implements DeliverySink {
     const wh = this.activeWebhook(lane.webhook);
     if (!wh) return; // parked until updateWebhooks(); the row stays pending in the store
     const now = this.now();
-    const schedule = wh.retry.schedule_ms.length > 0 ? wh.retry.schedule_ms : DEFAULT_SCHEDULE_MS;
+    const schedule = wh.retry.schedule_ms;
     const due = row.next_attempt_at + (row.attempts === row.retry_from ? schedule[0] : 0);
     if (due > now) {
       this.arm(lane, due - now);
@@ -532,7 +532,7 @@ export class Dispatcher implements DeliverySink {
     } else if (isGone) {
       status = 'failed'; // stays pending until the webhook is re-enabled by a reload
     } else {
-      const schedule = wh.retry.schedule_ms.length > 0 ? wh.retry.schedule_ms : DEFAULT_SCHEDULE_MS;
+      const schedule = wh.retry.schedule_ms;
       const delay = delayBeforeAttempt(schedule, attempt - row.retry_from + 1, this.random);
       if (delay === null) {
         status = 'dead';

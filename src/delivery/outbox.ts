@@ -62,6 +62,8 @@ export interface AttemptRow {
   response: string | null;
 }
 
+type Stamped = RenderedDelivery & { createdAt: number };
+
 export interface OutboxOptions {
   /** the storage directory (`storage.path`); the database is `callhook.db` inside */
   path: string;
@@ -189,13 +191,14 @@ export class Outbox {
   private readonly db: Database.Database;
   private readonly logger?: Logger;
   private readonly now: () => number;
-  private batch: RenderedDelivery[] = [];
+  /** deliveries not yet committed, stamped with the time they were taken in */
+  private batch: Stamped[] = [];
   private flushScheduled: NodeJS.Immediate | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private listeners: Array<(rows: DeliveryRow[]) => void> = [];
   private closed = false;
   private readonly stmt: ReturnType<typeof prepare>;
-  private readonly insertBatch: (ds: RenderedDelivery[]) => DeliveryRow[];
+  private readonly insertBatch: (ds: Stamped[]) => DeliveryRow[];
   private readonly recordTx: (id: number, a: AttemptRow, next: AttemptOutcome) => void;
   private readonly pruneTx: (before: number) => number;
 
@@ -213,7 +216,7 @@ export class Outbox {
     this.stmt = prepare(this.db);
     const s = this.stmt;
 
-    this.insertBatch = this.db.transaction((ds: RenderedDelivery[]) => {
+    this.insertBatch = this.db.transaction((ds: Stamped[]) => {
       const rows: DeliveryRow[] = [];
       for (const d of ds) {
         const info = s.insert.run(
@@ -253,7 +256,8 @@ export class Outbox {
   enqueue(deliveries: RenderedDelivery[]): void {
     if (this.closed) throw new StorageError(`outbox ${this.file} is closed`, this.file);
     if (deliveries.length === 0) return;
-    for (const d of deliveries) this.batch.push(d);
+    const createdAt = this.now();
+    for (const d of deliveries) this.batch.push({ ...d, createdAt });
     if (this.batch.length >= BATCH_MAX) {
       this.flush();
     } else if (!this.flushScheduled) {

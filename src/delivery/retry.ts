@@ -4,18 +4,6 @@
  * and the `Retry-After` a receiver may send with 429/503.
  */
 
-/** Svix-like default: delays before attempts 1..8 (0, 5s, 5m, 30m, 2h, 5h, 10h, 10h) */
-export const DEFAULT_SCHEDULE_MS: readonly number[] = [
-  0,
-  5_000,
-  5 * 60_000,
-  30 * 60_000,
-  2 * 3_600_000,
-  5 * 3_600_000,
-  10 * 3_600_000,
-  10 * 3_600_000,
-];
-
 /** jitter amplitude: a delay d becomes d * (1 ± JITTER) */
 export const JITTER = 0.15;
 
@@ -23,7 +11,8 @@ export const JITTER = 0.15;
 export const MAX_RETRY_AFTER_MS = 24 * 3_600_000;
 
 /**
- * Delay before attempt number `attempt` (1-based) in `schedule`, jittered; null when the
+ * Delay before attempt number `attempt` (1-based) in `schedule` (the webhook's
+ * `retry.schedule`, whose default is in config/schema.ts), jittered; null when the
  * schedule has no such attempt (the delivery is dead). `random` returns [0, 1).
  */
 export function delayBeforeAttempt(
@@ -31,9 +20,8 @@ export function delayBeforeAttempt(
   attempt: number,
   random: () => number = Math.random,
 ): number | null {
-  const s = schedule.length > 0 ? schedule : DEFAULT_SCHEDULE_MS;
-  if (attempt < 1 || attempt > s.length) return null;
-  const base = s[attempt - 1];
+  if (attempt < 1 || attempt > schedule.length) return null;
+  const base = schedule[attempt - 1];
   if (base <= 0) return 0;
   return Math.max(0, Math.round(base * (1 + (random() * 2 - 1) * JITTER)));
 }

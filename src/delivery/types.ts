@@ -17,8 +17,6 @@ export interface RenderedDelivery {
   /** request body (POST), or null for GET */
   body: string | null;
   contentType: string | null;
-  /** epoch ms when the delivery was rendered */
-  createdAt: number;
 }
 
 export type DeliveryStatus = 'pending' | 'failed' | 'dead' | 'delivered';

@@ -104,7 +104,6 @@ export class Router {
     const out: RenderedDelivery[] = [];
     let cache: RenderCache | undefined;
     let callKey: string | undefined;
-    let createdAt = 0;
     for (const r of this.routes) {
       if (r.events !== null && !r.events.has(ev.event_name)) continue;
       let pass = true;
@@ -125,10 +124,7 @@ export class Router {
         continue;
       }
       if (!rendered) continue;
-      if (callKey === undefined) {
-        callKey = callKeyOf(ev);
-        createdAt = Date.now();
-      }
+      callKey ??= callKeyOf(ev);
       out.push({
         eventId: ev.id,
         webhook: r.name,
@@ -138,7 +134,6 @@ export class Router {
         url: rendered.url,
         body: rendered.body,
         contentType: rendered.contentType,
-        createdAt,
       });
     }
     return out;
