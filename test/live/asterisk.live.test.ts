@@ -1,0 +1,174 @@
+/**
+ * Live: real SIP calls (sipp) through a real Asterisk (chan_pjsip), the real daemon logged in
+ * as docs/operations.md's manager user, and the webhooks a real receiver gets. One flow per
+ * test, each with its own daemon, so LIVE_RECORD=DIR keeps each flow as its own capture.
+ */
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { CallEvent } from '../../src/calls/events.js';
+import { maybeRecord, shape, sipp, SIPP_AST, startAsterisk, startCallhook, type Callhook, type Pbx } from './harness.js';
+
+const PORTS = {
+  ASTERISK_SIP_PORT: 5700, ASTERISK_AMI_PORT: 15738,
+  ASTERISK_CALLER_PORT: 5770, ASTERISK_CALLER2_PORT: 5771, ASTERISK_CALLER3_PORT: 5772,
+  ASTERISK_AGENT1_PORT: 5781, ASTERISK_AGENT2_PORT: 5782, ASTERISK_EXTERNAL_PORT: 5790,
+  ASTERISK_RTP_START: 21000, ASTERISK_RTP_END: 21399,
+};
+
+let pbx: Pbx;
+let ch: Callhook | null = null;
+
+beforeAll(() => {
+  pbx = startAsterisk(PORTS);
+});
+afterAll(() => pbx?.stop());
+afterEach(async (ctx) => {
+  if (ch) {
+    maybeRecord(ch, `live-${ctx.task.name.replace(/\W+/g, '-').slice(0, 40)}.ami`);
+    await ch.stop();
+  }
+  ch = null;
+});
+
+const pbxYaml = (port: number) => `
+pbx:
+  - name: pbx1
+    type: asterisk
+    host: 127.0.0.1
+    port: ${port}
+    username: callhook
+    secret: \${AMI_SECRET}
+    trunks: ["PJSIP/caller*", "PJSIP/external*"]
+`;
+
+const sip = () => `127.0.0.1:${PORTS.ASTERISK_SIP_PORT}`;
+/** a phone that rings (180), answers after 1.5 s and waits for the BYE */
+const answer = (user: string, port: number) =>
+  sipp(['-sf', join(SIPP_AST, 'uas_answer_wait_bye.xml'), '-p', String(port), '-key', 'local_user', user]);
+/** a phone that calls `exten` as `from` and hangs up `holdMs` after the answer */
+const dial = (from: string, fromPort: number, exten: string, holdMs = 1000, scenario = 'uac_call_bye.xml', extra: string[] = []) =>
+  sipp([sip(), '-sf', join(SIPP_AST, scenario), '-s', exten, '-p', String(fromPort), '-key', 'from_user', from, '-d', String(holdMs), ...extra]);
+
+const legs = (evs: CallEvent[]) => evs.filter((e) => e.context === 'LOCAL_USER').map(shape);
+const reporting = (evs: CallEvent[]) => evs.find((e) => e.event_name === 'call.reporting')!.reporting!;
+
+describe('live Asterisk', () => {
+  it('inbound answered: the agent leg rings, connects and hangs up; the caller is the trunk', async () => {
+    ch = await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT);
+    const agent = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
+    expect(await dial('caller', 6100, '100').done).toBe(0);
+    await agent.done;
+    const evs = await ch.call((e) => e.some((x) => x.endpoint === 'PJSIP/agent1'), 'the inbound call');
+    expect(legs(evs)).toEqual([
+      'call.initial LOCAL_USER INITIAL PJSIP/agent1',
+      'call.ringing LOCAL_USER RINGING PJSIP/agent1',
+      'call.connected LOCAL_USER CONNECTED PJSIP/agent1',
+      'call.hangup LOCAL_USER HANGUP PJSIP/agent1',
+    ]);
+    expect(evs.filter((e) => e.call_id).every((e) => e.direction === 'in')).toBe(true);
+    expect(evs[0].src).toBe('+15551230001');
+    expect(reporting(evs)).toMatchObject({ answered_by: 'PJSIP/agent1', cause: 'answer' });
+  });
+
+  it('outbound by an agent with a dial prefix: the agent leg rings while the far end rings; direction out from the first event; dst is the number the trunk was sent', async () => {
+    ch = await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT);
+    const far = answer('external', PORTS.ASTERISK_EXTERNAL_PORT);
+    expect(await dial('agent1', 6110, '915557654321').done).toBe(0);
+    await far.done;
+    const evs = await ch.call((e) => e.some((x) => x.endpoint === 'PJSIP/agent1'), 'the outbound call');
+    expect(legs(evs)).toEqual([
+      'call.initial LOCAL_USER INITIAL PJSIP/agent1',
+      'call.ringing LOCAL_USER RINGING PJSIP/agent1',
+      'call.connected LOCAL_USER CONNECTED PJSIP/agent1',
+      'call.hangup LOCAL_USER HANGUP PJSIP/agent1',
+    ]);
+    expect(evs.filter((e) => e.call_id).map((e) => e.direction)).toEqual(evs.filter((e) => e.call_id).map(() => 'out'));
+    for (const e of evs.filter((x) => x.context === 'LOCAL_USER')) expect(e.dst).toBe('15557654321');
+    const r = reporting(evs);
+    expect(r.ring_duration).toBeGreaterThanOrEqual(1);
+  });
+
+  it('internal: agent to agent, both legs ring, direction internal', async () => {
+    ch = await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT);
+    const agent2 = answer('agent2', PORTS.ASTERISK_AGENT2_PORT);
+    expect(await dial('agent1', 6120, '101').done).toBe(0);
+    await agent2.done;
+    const evs = await ch.call((e) => e.some((x) => x.endpoint === 'PJSIP/agent2'), 'the internal call');
+    const byLeg = (ep: string) => evs.filter((e) => e.context === 'LOCAL_USER' && e.endpoint === ep).map((e) => e.event_name);
+    expect(byLeg('PJSIP/agent1')).toEqual(['call.initial', 'call.ringing', 'call.connected', 'call.hangup']);
+    expect(byLeg('PJSIP/agent2')).toEqual(['call.initial', 'call.ringing', 'call.connected', 'call.hangup']);
+    expect(evs.filter((e) => e.call_id).every((e) => e.direction === 'internal')).toBe(true);
+  });
+
+  it('ring group through Local channels: the real endpoints, no helper legs, the loser not missed', async () => {
+    ch = await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT);
+    const a1 = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
+    const a2 = sipp(['-sf', join(SIPP_AST, 'uas_ring_no_answer.xml'), '-p', String(PORTS.ASTERISK_AGENT2_PORT), '-key', 'local_user', 'agent2']);
+    expect(await dial('caller', 6130, '400').done).toBe(0);
+    await a1.done;
+    a2.kill();
+    const evs = await ch.call((e) => e.some((x) => x.endpoint === 'PJSIP/agent1'), 'the ring group call');
+    expect(evs.some((e) => /^Local\//.test(e.endpoint ?? ''))).toBe(false);
+    expect(evs.some((e) => e.event_name === 'call.missed')).toBe(false);
+    const r = reporting(evs);
+    expect(r.answered_by).toBe('PJSIP/agent1');
+    expect(r.legs.map((l) => l.endpoint).sort()).toEqual(['PJSIP/agent1', 'PJSIP/agent2', 'PJSIP/caller']);
+  });
+
+  it('a recorded call: recording_url is the template filled in with the file MixMonitor wrote', async () => {
+    ch = await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT, `calls:
+  recording_variable: MIXMONITOR_FILENAME
+  recording_url: "https://pbx.example.com/rec/{{recording_file}}"
+`);
+    const agent = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
+    expect(await dial('caller', 6140, '500').done).toBe(0);
+    await agent.done;
+    const evs = await ch.call((e) => e.some((x) => x.endpoint === 'PJSIP/agent1'), 'the recorded call');
+    const hangup = evs.find((e) => e.event_name === 'call.hangup')!;
+    expect(hangup.recording_url).toMatch(/^https:\/\/pbx\.example\.com\/rec\/in-\d+\.\d+\.wav$/);
+    // and an unrecorded call has none
+    const a = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
+    expect(await dial('caller', 6141, '100').done).toBe(0);
+    await a.done;
+    const plain = await ch.call((e) => e[0].call_id !== evs[0].call_id && e.some((x) => x.endpoint === 'PJSIP/agent1'), 'the plain call');
+    expect(plain.every((e) => e.recording_url === null)).toBe(true);
+  });
+
+  it("names come through unescaped: Seán O'Brien", async () => {
+    ch = await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT);
+    const agent = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
+    expect(await dial('caller3', 6150, '100').done).toBe(0);
+    await agent.done;
+    const evs = await ch.call((e) => e.some((x) => x.src === '+15551230003'), 'the call');
+    for (const e of evs.filter((x) => x.call_id)) expect(e.src_name).toBe("Seán O'Brien");
+  });
+
+  it('queue: the caller waits in the queue, one agent answers, the ring-all loser is not missed', async () => {
+    ch = await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT);
+    const a1 = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
+    const a2 = sipp(['-sf', join(SIPP_AST, 'uas_ring_no_answer.xml'), '-p', String(PORTS.ASTERISK_AGENT2_PORT), '-key', 'local_user', 'agent2']);
+    expect(await dial('caller', 6160, '200', 1000, 'uac_call_bye.xml').done).toBe(0);
+    await a1.done;
+    a2.kill();
+    const evs = await ch.call((e) => e.some((x) => x.context === 'QUEUE'), 'the queue call');
+    expect(evs.filter((e) => e.context === 'QUEUE').map((e) => e.event_name)).toEqual(['call.initial', 'call.connected', 'call.hangup']);
+    expect(evs.find((e) => e.context === 'QUEUE')!.queue).toMatchObject({ name: 'support', position: 1 });
+    expect(evs.some((e) => e.event_name === 'call.missed')).toBe(false);
+    expect(reporting(evs).answered_by).toBe('PJSIP/agent1');
+  });
+
+  it('hold and DTMF by the caller', async () => {
+    ch = await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT);
+    const a1 = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
+    expect(await dial('caller', 6170, '100', 1000, 'uac_hold.xml').done).toBe(0);
+    await a1.done;
+    const held = await ch.call((e) => e.some((x) => x.event_name === 'call.hold'), 'the held call');
+    expect(held.filter((e) => e.event_name === 'call.hold' || e.event_name === 'call.unhold').map((e) => `${e.event_name} ${e.hold?.by ?? '-'}`))
+      .toEqual(['call.hold remote', 'call.unhold remote']);
+    const a2 = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
+    expect(await dial('caller', 6171, '100', 1000, 'uac_dtmf.xml', ['-key', 'd1', '1', '-key', 'd2', '2', '-key', 'd3', '#']).done).toBe(0);
+    await a2.done;
+    const dtmf = await ch.call((e) => e.some((x) => x.event_name === 'call.dtmf'), 'the DTMF call');
+    expect(dtmf.filter((e) => e.event_name === 'call.dtmf').map((e) => e.dtmf?.digit)).toEqual(['1', '2', '#']);
+  });
+});

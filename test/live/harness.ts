@@ -1,0 +1,210 @@
+/**
+ * The live suite's parts: a real Asterisk / FreeSWITCH from ../shared/pbx started on
+ * loopback, real SIP calls placed with sipp, the real daemon (as a child process, configured
+ * the way docs/operations.md says) and a real receiver. Optionally a recording proxy between
+ * callhook and the PBX writes what callhook saw as a capture (LIVE_RECORD=DIR), so a flow
+ * becomes a fixture with the exact bytes of a real run.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CallEvent } from '../../src/calls/events.js';
+import { tempDir, writeConfig } from '../helpers/config.js';
+import { spawnDaemon, until, type DaemonProcess } from '../helpers/daemon.js';
+import { startReceiver, type Receiver } from '../helpers/receiver.js';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const KIT = process.env.CALLHOOK_PBX_KIT ?? resolve(ROOT, '../shared/pbx');
+const HERE = fileURLToPath(new URL('./', import.meta.url));
+
+export type Env = Record<string, string>;
+
+function parseEnv(out: string): Env {
+  const env: Env = {};
+  for (const line of out.trim().split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) env[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return env;
+}
+
+/** docs/operations.md's `[callhook]` manager.conf section, exactly as an operator copies it */
+export function documentedManagerUser(): string {
+  const doc = readFileSync(join(ROOT, 'docs/operations.md'), 'utf8');
+  const block = /```ini\n([\s\S]*?)```/.exec(doc)?.[1];
+  if (!block) throw new Error('docs/operations.md has no ```ini block');
+  const at = block.indexOf('[callhook]');
+  if (at < 0) throw new Error('the ini block has no [callhook] section');
+  return block.slice(at);
+}
+
+export const AMI_USER_SECRET = 'change-me-to-a-long-random-string';
+
+export interface Pbx {
+  env: Env;
+  dir: string;
+  stop(): void;
+}
+
+/** Asterisk with the kit's lab config, our extra dialplan (test/live/asterisk-etc) and the documented AMI user */
+export function startAsterisk(ports: Record<string, number>): Pbx {
+  const dir = tempDir('ast-');
+  const templates = join(dir, 'templates');
+  mkdirSync(templates);
+  for (const f of readdirSync(join(KIT, 'asterisk-etc'))) copyFileSync(join(KIT, 'asterisk-etc', f), join(templates, f));
+  for (const f of readdirSync(join(HERE, 'asterisk-etc'))) copyFileSync(join(HERE, 'asterisk-etc', f), join(templates, f));
+  const manager = readFileSync(join(templates, 'manager.conf'), 'utf8');
+  writeFileSync(join(templates, 'manager.conf'), `${manager}\n${documentedManagerUser().replace(/^secret = .*$/m, `secret = ${AMI_USER_SECRET}`)}\n`);
+  const pbxDir = join(dir, 'pbx');
+  const env: NodeJS.ProcessEnv = { ...process.env, ASTERISK_ETC_TEMPLATES: templates };
+  for (const [k, v] of Object.entries(ports)) env[k] = String(v);
+  const out = execFileSync(join(KIT, 'asterisk.sh'), ['start', pbxDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env });
+  return { env: parseEnv(out), dir: pbxDir, stop: () => execFileSync(join(KIT, 'asterisk.sh'), ['stop', pbxDir], { stdio: 'inherit' }) };
+}
+
+export function startFreeswitch(ports: Record<string, number>): Pbx {
+  const dir = tempDir('fs-');
+  const pbxDir = join(dir, 'pbx');
+  const env: NodeJS.ProcessEnv = { ...process.env, FREESWITCH_STOP_TIMEOUT: '2' };
+  const template = join(HERE, 'freeswitch.xml');
+  if (existsSync(template)) env.FREESWITCH_CONF_TEMPLATE = template;
+  for (const [k, v] of Object.entries(ports)) env[k] = String(v);
+  const out = execFileSync(join(KIT, 'freeswitch.sh'), ['start', pbxDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env });
+  return { env: parseEnv(out), dir: pbxDir, stop: () => execFileSync(join(KIT, 'freeswitch.sh'), ['stop', pbxDir], { stdio: 'inherit', env }) };
+}
+
+// ---- sipp ---------------------------------------------------------------------------------
+
+export const SIPP_AST = join(ROOT, '../shared/captures/asterisk/setup/sipp');
+export const SIPP_FS = join(ROOT, '../shared/captures/freeswitch/setup/sipp');
+
+let nextMediaPort = 26000;
+let nextControlPort = 28888;
+
+/** one sipp run, bounded (-timeout, -m 1); resolves with its exit code */
+export function sipp(args: string[], timeoutS = 40): { done: Promise<number>; kill(): void } {
+  const mp = (nextMediaPort += 4);
+  const cp = nextControlPort++;
+  const p = spawn('sipp', [...args, '-i', '127.0.0.1', '-mi', '127.0.0.1', '-mp', String(mp), '-cp', String(cp), '-m', '1', '-nostdin', '-timeout', `${timeoutS}s`, '-timeout_error'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const done = new Promise<number>((r) => p.on('exit', (code) => r(code ?? -1)));
+  void done.then((code) => {
+    if (code !== 0 && process.env.LIVE_DEBUG) process.stderr.write(`sipp ${args.join(' ')} exited ${code}: ${err}\n`);
+  });
+  return { done, kill: () => p.kill('SIGKILL') };
+}
+
+// ---- a recording proxy ------------------------------------------------------------------
+
+export interface RecordingProxy {
+  port: number;
+  /** writes the PBX-to-callhook bytes as FILE (.ami/.esl) and FILE's .json sidecar of recv() chunks */
+  save(file: string): void;
+  close(): Promise<void>;
+}
+
+/** a TCP proxy to 127.0.0.1:target that keeps every byte the PBX sent, with its arrival time */
+export async function startRecordingProxy(target: number): Promise<RecordingProxy> {
+  const chunks: Buffer[] = [];
+  const times: Array<{ t: number; offset: number; len: number }> = [];
+  let offset = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    upstream.on('data', (d: Buffer) => {
+      chunks.push(Buffer.from(d));
+      times.push({ t: Date.now() / 1000, offset, len: d.length });
+      offset += d.length;
+      client.write(d);
+    });
+    client.on('data', (d: Buffer) => upstream.write(d));
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    save(file) {
+      writeFileSync(file, Buffer.concat(chunks));
+      writeFileSync(file.replace(/\.(ami|esl)$/, '.json'), `${JSON.stringify({ chunks: times })}\n`);
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+// ---- callhook ------------------------------------------------------------------------------
+
+export interface Callhook {
+  daemon: DaemonProcess;
+  receiver: Receiver;
+  proxy: RecordingProxy;
+  events(): CallEvent[];
+  /** the events of one call, once its call.reporting arrived */
+  call(pred: (evs: CallEvent[]) => boolean, what: string, timeoutMs?: number): Promise<CallEvent[]>;
+  stop(): Promise<void>;
+}
+
+/** the real daemon connected through a recording proxy, every event to a real receiver */
+export async function startCallhook(pbxYaml: (port: number) => string, pbxPort: number, extraYaml = ''): Promise<Callhook> {
+  const receiver = await startReceiver();
+  const proxy = await startRecordingProxy(pbxPort);
+  const dir = tempDir();
+  const file = writeConfig(`${pbxYaml(proxy.port)}
+webhooks:
+  - name: crm
+    url: ${receiver.url}/hooks/{{call_id}}
+    events: ["*"]
+storage: {path: ${JSON.stringify(join(dir, 'store'))}}
+http: {listen: off}
+log: {level: info}
+${extraYaml}`, dir);
+  const daemon = spawnDaemon(file, [], { AMI_SECRET: AMI_USER_SECRET });
+  await daemon.waitForLog((l) => /connected|logged in/i.test(String(l.msg)) && l.level === 30, 30_000);
+  const events = () => receiver.requests.map((q) => JSON.parse(q.body) as CallEvent);
+  return {
+    daemon,
+    receiver,
+    proxy,
+    events,
+    async call(pred, what, timeoutMs = 60_000) {
+      let found: CallEvent[] | undefined;
+      await until(() => {
+        const byCall = new Map<string, CallEvent[]>();
+        for (const e of events()) if (e.call_id) byCall.set(e.call_id, [...(byCall.get(e.call_id) ?? []), e]);
+        found = [...byCall.values()].find((evs) => evs.some((e) => e.event_name === 'call.reporting') && pred(evs));
+        return found !== undefined;
+      }, timeoutMs, what);
+      return found!;
+    },
+    async stop() {
+      await daemon.stop();
+      await proxy.close();
+      await receiver.close();
+    },
+  };
+}
+
+/** `event context state endpoint` lines of the legs' events, the way the tests state expectations */
+export const shape = (e: CallEvent): string => [e.event_name, e.context, e.state ?? '-', e.endpoint ?? '-'].join(' ');
+
+/** LIVE_RECORD=DIR: keep what callhook saw of the whole run as DIR/<name>.ami|.esl */
+export function maybeRecord(ch: Callhook, name: string): void {
+  const dir = process.env.LIVE_RECORD;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  ch.proxy.save(join(dir, name));
+}
