@@ -41,7 +41,8 @@ export interface DaemonOptions {
 
 export { EXIT } from './exit.js';
 
-const TICK_MS = 60_000;
+/** the tracker clock: orphan legs (orphan_timeout) and held call.initial events (ROUTING_WAIT_MS) */
+const TICK_MS = 1_000;
 const SUMMARY_MS = 60_000;
 
 export class Daemon {

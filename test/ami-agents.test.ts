@@ -4,7 +4,7 @@
  * which QueueMemberAdded / Removed / Pause share in Asterisk's AMI documentation.
  */
 import { describe, expect, it } from 'vitest';
-import { CallTracker } from '../src/calls/tracker.js';
+import { CallTracker, ROUTING_WAIT_MS } from '../src/calls/tracker.js';
 import { createDecoder } from '../src/pbx/capture.js';
 
 const member = (event: string, extra = '') =>
@@ -20,6 +20,9 @@ describe('timestamps', () => {
       `CallerIDName: Agent One\r\nContext: from-agent\r\nExten: 100\r\nUniqueid: 1795268179.${ts ? 1 : 2}\r\nLinkedid: 1795268179.${ts ? 1 : 2}\r\n\r\n`;
     const received = Date.parse('2026-11-21T12:00:00Z');
     const ev = decoder.push(Buffer.from(frame('Timestamp: 1795268179.319000\r\n') + frame('')), received).flatMap((s) => tracker.apply(s));
+    // two lone legs: their call.initial waits for routing, at most ROUTING_WAIT_MS on the daemon's clock
+    expect(ev).toEqual([]);
+    ev.push(...tracker.apply({ kind: 'tick', time: 0, raw: 'tick' }), ...tracker.apply({ kind: 'tick', time: ROUTING_WAIT_MS, raw: 'tick' }));
     expect(ev.map((e) => e.event_time)).toEqual([new Date(1795268179319).toISOString(), new Date(received).toISOString()]);
   });
 });

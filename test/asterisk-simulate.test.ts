@@ -304,6 +304,7 @@ describe('asterisk captures without trunks (every leg local, direction internal)
     const ev = await run('a-answered-caller-hangup', false);
     expect(seq(ev).filter((s) => s.endsWith('PJSIP/caller'))).toEqual([
       'call.initial LOCAL_USER INITIAL PJSIP/caller',
+      'call.ringing LOCAL_USER RINGING PJSIP/caller',
       'call.connected LOCAL_USER CONNECTED PJSIP/caller',
       'call.hangup LOCAL_USER HANGUP PJSIP/caller',
     ]);
@@ -345,7 +346,7 @@ describe('callhook simulate (the command)', () => {
     const out = execFileSync(process.execPath, ['dist/src/cli.js', 'simulate', '--pbx', 'asterisk', `${FIX}/a-answered-caller-hangup.ami`], { encoding: 'utf8' });
     const lines = out.trim().split('\n').map((l) => JSON.parse(l) as CallEvent);
     expect(lines.map((e) => e.event_name)).toEqual([
-      'call.initial', 'call.initial', 'call.ringing', 'call.connected', 'call.connected', 'call.hangup', 'call.hangup', 'call.reporting',
+      'call.initial', 'call.initial', 'call.ringing', 'call.ringing', 'call.connected', 'call.connected', 'call.hangup', 'call.hangup', 'call.reporting',
     ]);
     for (const e of lines) {
       for (const key of ['id', 'event_name', 'event_time', 'sequence', 'call_id', 'leg_id', 'context', 'state', 'previous_state', 'direction', 'src', 'src_name', 'dst', 'dst_name', 'endpoint', 'queue', 'start_time', 'ringing_at', 'connected_at', 'ended_at', 'duration', 'ring_duration', 'talk_duration', 'hangup_cause', 'hangup_cause_code', 'sip_status', 'dtmf', 'hold', 'digits', 'recording_url', 'pbx', 'signal']) {

@@ -57,7 +57,7 @@ const HANGUP_CALLER_BYE = 'hangup:NORMAL_CLEARING:16:200:endpoint';
 const HANGUP_PBX_BYE = 'hangup:NORMAL_CLEARING:16:200:pbx';
 
 describe.each(['json', 'plain'] as const)('EslTranslator on %s captures', (format) => {
-  it('a: answered, caller hangs up', () => {
+  it('a: answered, caller hangs up (the calling leg rings when the callee\'s 180 reaches it)', () => {
     const sig = signalsOf('a-answered-caller-bye', format);
     const { caller, agents } = legs(sig);
     expect(caller).toMatchObject({ number: '15551230001', name: 'Alice', exten: '100', dialplanContext: 'default', parentLegId: null });
@@ -66,7 +66,7 @@ describe.each(['json', 'plain'] as const)('EslTranslator on %s captures', (forma
     expect(agent).toMatchObject({ endpoint: 'sofia/internal/agent1', number: 'agent1', callId: caller!.legId, parentLegId: caller!.legId });
     expect(agent.channel).toBe('sofia/internal/agent1@127.0.0.1:5181');
     const m = perLeg(sig);
-    expect(m.get(caller!.legId)).toEqual(['created', 'dialed', 'answered', HANGUP_CALLER_BYE]);
+    expect(m.get(caller!.legId)).toEqual(['created', 'dialed', 'ringing', 'answered', HANGUP_CALLER_BYE]);
     expect(m.get(agent.legId)).toEqual(['created', 'ringing', 'answered', 'dial_end:ANSWER', HANGUP_PBX_BYE]);
     // every signal of the call carries the A-leg's UUID as call id (the B-leg's own
     // Channel-Call-UUID on its later events must not leak through)
@@ -80,7 +80,7 @@ describe.each(['json', 'plain'] as const)('EslTranslator on %s captures', (forma
     const sig = signalsOf('b-answered-agent-bye', format);
     const { caller, agents } = legs(sig);
     const m = perLeg(sig);
-    expect(m.get(caller!.legId)).toEqual(['created', 'dialed', 'answered', HANGUP_PBX_BYE]);
+    expect(m.get(caller!.legId)).toEqual(['created', 'dialed', 'ringing', 'answered', HANGUP_PBX_BYE]);
     expect(m.get(agents[0].legId)).toEqual(['created', 'ringing', 'answered', 'dial_end:ANSWER', HANGUP_CALLER_BYE]);
   });
 
@@ -88,7 +88,7 @@ describe.each(['json', 'plain'] as const)('EslTranslator on %s captures', (forma
     const sig = signalsOf('c-ring-no-answer-timeout', format);
     const { caller, agents } = legs(sig);
     const m = perLeg(sig);
-    expect(m.get(caller!.legId)).toEqual(['created', 'dialed', 'hangup:NO_ANSWER:19:480:pbx']);
+    expect(m.get(caller!.legId)).toEqual(['created', 'dialed', 'ringing', 'hangup:NO_ANSWER:19:480:pbx']);
     expect(m.get(agents[0].legId)).toEqual(['created', 'ringing', 'dial_end:NOANSWER', 'hangup:NO_ANSWER:19:487:pbx']);
   });
 
@@ -104,7 +104,7 @@ describe.each(['json', 'plain'] as const)('EslTranslator on %s captures', (forma
     const sig = signalsOf('e-caller-cancel-ringing', format);
     const { caller, agents } = legs(sig);
     const m = perLeg(sig);
-    expect(m.get(caller!.legId)).toEqual(['created', 'dialed', 'hangup:ORIGINATOR_CANCEL:487:487:endpoint']);
+    expect(m.get(caller!.legId)).toEqual(['created', 'dialed', 'ringing', 'hangup:ORIGINATOR_CANCEL:487:487:endpoint']);
     expect(m.get(agents[0].legId)).toEqual(['created', 'ringing', 'dial_end:CANCEL', 'hangup:ORIGINATOR_CANCEL:487:487:pbx']);
   });
 
@@ -112,7 +112,7 @@ describe.each(['json', 'plain'] as const)('EslTranslator on %s captures', (forma
     const sig = signalsOf('f-hold-unhold', format);
     const { caller, agents } = legs(sig);
     const m = perLeg(sig);
-    expect(m.get(caller!.legId)).toEqual(['created', 'dialed', 'answered', 'hold:on', 'hold:off', HANGUP_CALLER_BYE]);
+    expect(m.get(caller!.legId)).toEqual(['created', 'dialed', 'ringing', 'answered', 'hold:on', 'hold:off', HANGUP_CALLER_BYE]);
     expect(m.get(agents[0].legId)).toEqual(['created', 'ringing', 'answered', 'dial_end:ANSWER', HANGUP_PBX_BYE]);
   });
 
@@ -120,7 +120,7 @@ describe.each(['json', 'plain'] as const)('EslTranslator on %s captures', (forma
     const sig = signalsOf('g-dtmf-info', format);
     const { caller, agents } = legs(sig);
     const m = perLeg(sig);
-    expect(m.get(caller!.legId)).toEqual(['created', 'dialed', 'answered', 'dtmf:1', 'dtmf:2', 'dtmf:#', HANGUP_CALLER_BYE]);
+    expect(m.get(caller!.legId)).toEqual(['created', 'dialed', 'ringing', 'answered', 'dtmf:1', 'dtmf:2', 'dtmf:#', HANGUP_CALLER_BYE]);
     expect(m.get(agents[0].legId)!.filter((d) => d.startsWith('dtmf'))).toEqual([]);
     const dtmf = sig.filter((s) => s.kind === 'leg.dtmf');
     expect(dtmf.map((s) => (s as { durationMs: number }).durationMs)).toEqual([250, 250, 250]);

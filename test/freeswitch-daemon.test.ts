@@ -15,6 +15,7 @@ import type { CallEvent } from '../src/calls/events.js';
 import type { Signal } from '../src/calls/signals.js';
 import { verifySignature } from './helpers/verify.js';
 import { createTracker } from '../src/pipeline.js';
+import { ROUTING_WAIT_MS } from '../src/calls/tracker.js';
 import { EslConnection } from '../src/pbx/esl/connection.js';
 import { freeswitchDemoPbxYaml, startFreeswitchDemoReplay } from '../src/demo/freeswitch-replay.js';
 import { eventFrames, startEslReplayServer, type EslReplayServer } from '../src/demo/esl-replay-server.js';
@@ -226,7 +227,9 @@ describe('the login resync is applied where its reply ends in the stream', () =>
     await until(() => signals.some((s) => s.kind === 'leg.created'), 5_000, 'the CHANNEL_CREATE');
 
     expect(signals.map((s) => s.kind)).toEqual(['resync', 'leg.created', 'leg.dialed']);
-    // the new leg is live: no reconciled hangup for it
+    // the new leg is live: no reconciled hangup for it (its call.initial waits for routing, at most ROUTING_WAIT_MS)
+    expect(events).toEqual([]);
+    events.push(...tracker.apply({ kind: 'tick', time: 0, raw: 'tick' }), ...tracker.apply({ kind: 'tick', time: ROUTING_WAIT_MS, raw: 'tick' }));
     expect(events.map(shape)).toEqual(['call.initial LOCAL_USER INITIAL sofia/internal/agent1']);
     expect(tracker.activeLegs).toBe(1);
     expect(conn.stats().connected).toBe(true);

@@ -289,6 +289,7 @@ describe('freeswitch captures without trunks (every leg local, direction interna
     const ev = await run('a-answered-caller-bye', false);
     expect(seq(ev).filter((s) => s.endsWith(CALLER))).toEqual([
       `call.initial LOCAL_USER INITIAL ${CALLER}`,
+      `call.ringing LOCAL_USER RINGING ${CALLER}`,
       `call.connected LOCAL_USER CONNECTED ${CALLER}`,
       `call.hangup LOCAL_USER HANGUP ${CALLER}`,
     ]);
@@ -337,6 +338,7 @@ describe('callhook simulate --pbx freeswitch (the command)', () => {
       `call.initial ${CALLER}`,
       `call.initial ${AGENT1}`,
       `call.ringing ${AGENT1}`,
+      `call.ringing ${CALLER}`,
       `call.connected ${AGENT1}`,
       `call.connected ${CALLER}`,
       `call.hangup ${AGENT1}`,

@@ -44,7 +44,8 @@ interface Leg {
   ringingAt: number | null;
   connectedAt: number | null;
   endedAt: number | null;
-  lastSeen: number;
+  /** the tracker clock (the daemon's, from ticks) at the leg's last signal; null before the first tick */
+  lastSeenClock: number | null;
   dialEnd: string | null;
   cause: number | null;
   causeName: string | null;
@@ -79,6 +80,8 @@ interface Call {
   dst: string | null;
   createdAt: number;
   vars: Record<string, string>;
+  /** its first leg rang before it dialled anyone (AMI Originate, click-to-call) */
+  originated: boolean;
   /** the IVR the caller is in (from its answer until it is dialled onward, queued or gone) */
   ivr: { name: string; startedAt: number; digitsFrom: number; open: boolean } | null;
 }
@@ -86,9 +89,23 @@ interface Call {
 /** A DialEnd status that means the endpoint's own ring ended the attempt. */
 const OWN_RING_END = new Set(['NOANSWER', 'BUSY', 'CONGESTION', 'CHANUNAVAIL', 'REJECTED']);
 
+/**
+ * How long an originating local leg's call.initial may wait for the PBX to route the call
+ * (a Dial, a queue, an answer) before it is sent with what is known (see holdInitial).
+ */
+export const ROUTING_WAIT_MS = 2_000;
+
 export class CallTracker {
   private readonly calls = new Map<string, Call>();
   private readonly legs = new Map<string, Leg>();
+  /** originating local legs' call.initial, held until the call is routed (by call id) */
+  private readonly heldInitial = new Map<string, { call: Call; ev: CallEvent; since: number | null }>();
+  /**
+   * The daemon's clock as the last tick told it. Idle times (orphan legs, held call.initial)
+   * are measured on it, never against PBX event times, which can be hours off (a replay, a
+   * PBX with another clock, timestamps from a backlog).
+   */
+  private clock: number | null = null;
   private agentSeq = 0;
   private opts!: TrackerOptions;
   private isTrunk!: (s: string) => boolean;
@@ -111,6 +128,12 @@ export class CallTracker {
 
   /** Apply one signal; returns the events it causes, in order. */
   apply(sig: Signal): CallEvent[] {
+    const out = this.applySignal(sig);
+    if (this.heldInitial.size > 0 && out.length > 0) this.releaseBefore(out);
+    return out;
+  }
+
+  private applySignal(sig: Signal): CallEvent[] {
     const out: CallEvent[] = [];
     switch (sig.kind) {
       case 'leg.created':
@@ -123,7 +146,10 @@ export class CallTracker {
         if (!peer.parentId && peer.id !== this.calls.get(peer.callId)?.originatorId) peer.parentId = caller.id;
         const call = this.calls.get(caller.callId);
         if (call && caller.id === call.originatorId) this.endIvr(call, sig.time, sig.raw, out);
-        if (call && !call.dst && sig.dialled) call.dst = sig.dialled;
+        // the number a trunk was sent is the outside number (without the dial prefix the agent dialled)
+        if (call && sig.dialled && (!call.dst || peer.trunk)) call.dst = sig.dialled;
+        // the PBX has decided where the call goes: the originator's call.initial can say so
+        if (call && peer.trunk) this.release(call.id, out);
         const stay = call && activeStay(call, caller.id);
         if (stay && !peer.memberOf) peer.memberOf = stay.queue;
         break;
@@ -272,6 +298,7 @@ export class CallTracker {
         dst: sig.exten,
         createdAt: sig.time,
         vars: {},
+        originated: false,
         ivr: null,
       };
       this.calls.set(call.id, call);
@@ -294,7 +321,7 @@ export class CallTracker {
       ringingAt: null,
       connectedAt: null,
       endedAt: null,
-      lastSeen: sig.time,
+      lastSeenClock: this.clock,
       dialEnd: null,
       cause: null,
       causeName: null,
@@ -309,9 +336,35 @@ export class CallTracker {
     if (isLocal(leg)) {
       const ev = this.event(call, leg, 'call.initial', 'LOCAL_USER', sig.time, sig.raw);
       if (reconciled) ev.signal.reconciled = true;
-      out.push(ev);
+      if (leg.id === call.originatorId && !reconciled) this.heldInitial.set(call.id, { call, ev, since: this.clock });
+      else out.push(ev);
     }
     return leg;
+  }
+
+  /**
+   * An agent's own call starts with their leg alone: whether it goes out through a trunk or
+   * stays internal is not known yet. Its call.initial is held (with its sequence, 1, and its
+   * time) until the PBX routes the call: the first dial to a trunk, or any other event of the
+   * call (another leg, a ring, an answer, a queue, a hangup), or ROUTING_WAIT_MS on the
+   * daemon's clock. Then its direction and dst are filled in from what is known, so a
+   * receiver's first event is already right. A real PBX routes within milliseconds.
+   */
+  private release(callId: string, out: CallEvent[], at = out.length): void {
+    const held = this.heldInitial.get(callId);
+    if (!held) return;
+    this.heldInitial.delete(callId);
+    held.ev.direction = this.direction(held.call);
+    held.ev.dst = held.call.dst;
+    out.splice(at, 0, held.ev);
+  }
+
+  /** puts each held call.initial before the first other event of its call */
+  private releaseBefore(out: CallEvent[]): void {
+    for (let i = 0; i < out.length; i++) {
+      const id = out[i].call_id;
+      if (id !== null && this.heldInitial.has(id)) this.release(id, out, i);
+    }
   }
 
   private onAnswered(sig: Signal & { legId: string }, out: CallEvent[]): void {
@@ -403,8 +456,14 @@ export class CallTracker {
   }
 
   private onTick(now: number, out: CallEvent[]): void {
+    this.clock = now;
+    for (const [id, held] of [...this.heldInitial]) {
+      held.since ??= now;
+      if (now - held.since >= ROUTING_WAIT_MS) this.release(id, out);
+    }
     for (const leg of [...this.legs.values()]) {
-      if (now - leg.lastSeen >= this.orphanMs) this.onHangup(reconciledHangup(leg, now), out);
+      leg.lastSeenClock ??= now;
+      if (now - leg.lastSeenClock >= this.orphanMs) this.onHangup(reconciledHangup(leg, now), out);
     }
   }
 
@@ -476,15 +535,19 @@ export class CallTracker {
     const t = transition(prev, input);
     if (!t.event) return leg;
     leg.state = t.next;
-    if (input === 'ring' && leg.ringingAt === null) leg.ringingAt = sig.time;
+    if (input === 'ring' && leg.ringingAt === null) {
+      leg.ringingAt = sig.time;
+      // the PBX rang the call's first leg before it dialled anyone: an originated call (AMI Originate, click-to-call)
+      if (leg.id === call.originatorId && call.legs.size === 1) call.originated = true;
+    }
     if (input === 'answer' && leg.connectedAt === null) leg.connectedAt = sig.time;
     if (isLocal(leg)) out.push(this.event(call, leg, t.event, 'LOCAL_USER', sig.time, sig.raw, prev));
     return leg;
   }
 
-  private touch(legId: string, time: number): Leg | undefined {
+  private touch(legId: string, _time?: number): Leg | undefined {
     const leg = this.legs.get(legId);
-    if (leg && time > leg.lastSeen) leg.lastSeen = time;
+    if (leg) leg.lastSeenClock = this.clock;
     return leg;
   }
 
@@ -603,7 +666,7 @@ export class CallTracker {
       hangup_cause: l.causeName,
     }));
     const report: Reporting = {
-      type: call.stays.length ? 'queue' : call.ivr ? 'ivr' : orig.ringingAt !== null ? 'originate' : 'direct',
+      type: call.stays.length ? 'queue' : call.ivr ? 'ivr' : call.originated ? 'originate' : 'direct',
       created_at: iso(call.createdAt),
       start_at: iso(orig.createdAt),
       answer_at: isoOrNull(answerAt),
@@ -660,14 +723,15 @@ function firstCallee(call: Call): Leg | undefined {
   return undefined;
 }
 
+/** when the call first rang at a callee (or a queue); else when the caller heard it ring (183 early media) */
 function firstRing(call: Call): number | null {
   let t: number | null = null;
   for (const leg of call.legs.values()) {
-    if (leg.id === call.originatorId && call.legs.size > 1) continue;
+    if (leg.id === call.originatorId) continue;
     if (leg.ringingAt !== null && (t === null || leg.ringingAt < t)) t = leg.ringingAt;
   }
   for (const s of call.stays) if (s.ringingAt !== null && (t === null || s.ringingAt < t)) t = s.ringingAt;
-  return t;
+  return t ?? call.legs.get(call.originatorId)?.ringingAt ?? null;
 }
 
 function lastCalleeStatus(call: Call): number | null {

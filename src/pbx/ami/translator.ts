@@ -17,6 +17,7 @@ export const AMI_EVENTS_USED: ReadonlySet<string> = new Set([
   'Newchannel', 'Newstate', 'DialBegin', 'DialEnd', 'AgentRingNoAnswer', 'BridgeEnter', 'Hold', 'Unhold', 'DTMFEnd',
   'HangupRequest', 'Hangup', 'QueueCallerJoin', 'AgentCalled', 'QueueCallerAbandon', 'QueueCallerLeave',
   'QueueMemberAdded', 'QueueMemberRemoved', 'QueueMemberPause', 'AgentLogin', 'AgentLogoff', 'VarSet',
+  'DialState',
 ]);
 
 export interface AmiTranslatorOptions {
@@ -78,6 +79,11 @@ export class AmiTranslator {
         return [
           { kind: 'leg.dialed', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid, peerLegId: m.DestUniqueid, dialled: dialledNumber(m.DialString) },
         ];
+      }
+      case 'DialState': {
+        // the far end's 180/183 reaches the calling channel: its leg rings too (an agent dialling out)
+        if (!m.Uniqueid || (m.DialStatus !== 'RINGING' && m.DialStatus !== 'PROGRESS')) return NONE;
+        return [{ kind: 'leg.ringing', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid }];
       }
       case 'DialEnd': {
         if (!m.DestUniqueid || !m.DialStatus) return this.bad();
@@ -213,8 +219,20 @@ export class AmiTranslator {
 
 const NONE: Signal[] = [];
 
+/**
+ * A channel snapshot value, or null when Asterisk has none. Snapshot headers (CallerIDName,
+ * ConnectedLineName, ...) are C-escaped by the manager (`O\\'Brien`): undone here.
+ */
 function known(v: string | undefined): string | null {
-  return v === undefined || v === '' || v === '<unknown>' ? null : v;
+  if (v === undefined || v === '' || v === '<unknown>') return null;
+  return v.includes('\\') ? unescapeC(v) : v;
+}
+
+const C_ESCAPES: Record<string, string> = { n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b', f: '\f', v: '\v' };
+
+/** the inverse of Asterisk's ast_escape_c(): \\n, \\t, ... and a backslash before any other character */
+export function unescapeC(v: string): string {
+  return v.replace(/\\(.)/gs, (_, c: string) => C_ESCAPES[c] ?? c);
 }
 
 function num(v: string | undefined): number | null {

@@ -5,8 +5,9 @@
  * FreeSWITCH traps handled here (see the captures' README):
  * - Channel-Call-UUID is the A-leg's UUID on a B-leg's CHANNEL_CREATE but the B-leg's own
  *   UUID on its later events: the call id is remembered per leg at creation.
- * - the inbound leg goes CHANNEL_CALLSTATE RINGING at routing, and gets a CHANNEL_PROGRESS
- *   when FreeSWITCH relays the callee's 180 to it: only outbound legs ring.
+ * - the inbound leg goes CHANNEL_CALLSTATE RINGING at routing (ignored), and gets a
+ *   CHANNEL_PROGRESS when FreeSWITCH relays the callee's 180 to it: the calling leg rings then,
+ *   as Asterisk's DialState RINGING/PROGRESS on the calling channel.
  * - mod_callcenter agent legs carry no Other-Leg-Unique-ID; they are linked to the caller
  *   through variable_cc_member_session_uuid (set at origination) / CC-Member-Session-UUID.
  * - member-queue-end may arrive after the caller's CHANNEL_HANGUP_COMPLETE (and the agent
@@ -221,9 +222,9 @@ export class EslTranslator {
   private onProgress(ev: Ev, raw: string, time: number): Signal[] {
     const leg = this.legOf(ev);
     if (!leg) return [];
-    // an inbound leg "progresses" when FreeSWITCH relays the callee's 180 to the caller:
-    // the caller's endpoint did not ring
-    if (leg.info.inbound || leg.info.rang || leg.info.answered) return [];
+    // an outbound leg rings at its endpoint; an inbound (calling) leg "progresses" when
+    // FreeSWITCH relays the callee's 180/183 to it: the caller hears it ring, so its leg rings too
+    if (leg.info.rang || leg.info.answered) return [];
     leg.info.rang = true;
     return [{ kind: 'leg.ringing', time, raw, callId: leg.info.callId, legId: leg.id }];
   }
