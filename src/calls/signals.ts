@@ -41,6 +41,11 @@ export interface LegCreated extends LegRef {
   parentLegId?: string | null;
   /** PBX-specific channel variables worth keeping (recording url variable, etc.) */
   vars?: Record<string, string>;
+  /**
+   * a PBX-internal helper channel between the caller and an endpoint (Asterisk Local/,
+   * FreeSWITCH loopback/): part of the call, but never reported as a leg
+   */
+  helper?: boolean;
 }
 
 /** The PBX dialled `peerLegId` on behalf of `legId` (DialBegin, CHANNEL_OUTGOING with Other-Leg). */
@@ -156,6 +161,7 @@ export interface Resync extends Base {
     name: string | null;
     exten: string | null;
     answered: boolean;
+    helper?: boolean;
   }>;
 }
 

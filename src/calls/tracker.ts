@@ -34,7 +34,7 @@ interface Leg {
   dialplanContext: string | null;
   /** trunk legs set direction and numbers but get no LOCAL_USER events */
   trunk: boolean;
-  /** PBX-internal helper channels (Asterisk Local/) get no events either */
+  /** PBX-internal helper channels (Local/, loopback/: the adapter says) get no events either */
   helper: boolean;
   parentId: string | null;
   /** queue this leg was offered for, when it is a queue member's leg */
@@ -313,7 +313,7 @@ export class CallTracker {
       exten: sig.exten,
       dialplanContext: sig.dialplanContext,
       trunk: this.isTrunk(sig.channel) || this.isTrunk(sig.endpoint),
-      helper: sig.channel.startsWith('Local/'),
+      helper: sig.helper === true,
       parentId: sig.parentLegId ?? null,
       memberOf: null,
       state: 'INITIAL',
@@ -443,6 +443,7 @@ export class CallTracker {
           name: l.name,
           exten: l.exten,
           dialplanContext: null,
+          helper: l.helper,
         },
         out,
         true,
@@ -653,7 +654,7 @@ export class CallTracker {
     ev.hangup_cause = orig.causeName;
     ev.hangup_cause_code = orig.cause;
     ev.sip_status = callee ? 200 : orig.sipStatus ?? lastCalleeStatus(call);
-    const legs: ReportLeg[] = [...call.legs.values()].map((l) => ({
+    const legs: ReportLeg[] = realLegs(call).map((l) => ({
       leg_id: l.id,
       endpoint: l.endpoint,
       number: l.number,
@@ -713,13 +714,22 @@ function lastStay(call: Call, legId: string): Stay | undefined {
   return undefined;
 }
 
+/**
+ * The legs a call reports: the PBX's helper channels (Asterisk Local/ pairs a ring group or
+ * FreePBX dials through, FreeSWITCH loopback/) stand between the caller and the real
+ * endpoints and are never reported themselves.
+ */
+function realLegs(call: Call): Leg[] {
+  return [...call.legs.values()].filter((l) => !l.helper);
+}
+
 function answeredCallee(call: Call): Leg | undefined {
-  for (const leg of call.legs.values()) if (leg.id !== call.originatorId && leg.connectedAt !== null) return leg;
+  for (const leg of call.legs.values()) if (leg.id !== call.originatorId && !leg.helper && leg.connectedAt !== null) return leg;
   return undefined;
 }
 
 function firstCallee(call: Call): Leg | undefined {
-  for (const leg of call.legs.values()) if (leg.id !== call.originatorId) return leg;
+  for (const leg of call.legs.values()) if (leg.id !== call.originatorId && !leg.helper) return leg;
   return undefined;
 }
 
@@ -736,7 +746,7 @@ function firstRing(call: Call): number | null {
 
 function lastCalleeStatus(call: Call): number | null {
   let status: number | null = null;
-  for (const leg of call.legs.values()) if (leg.id !== call.originatorId && leg.sipStatus !== null) status = leg.sipStatus;
+  for (const leg of realLegs(call)) if (leg.id !== call.originatorId && leg.sipStatus !== null) status = leg.sipStatus;
   return status;
 }
 
@@ -753,7 +763,7 @@ function legOutcome(call: Call, leg: Leg): ReportLeg['outcome'] {
 function reportCause(call: Call, callee: Leg | undefined): Reporting['cause'] {
   if (callee) return 'answer';
   const orig = call.legs.get(call.originatorId)!;
-  const callees = [...call.legs.values()].filter((l) => l !== orig);
+  const callees = realLegs(call).filter((l) => l !== orig);
   const statuses = new Set(callees.map((l) => l.dialEnd ?? (l.cause === 17 ? 'BUSY' : null)));
   if (statuses.has('BUSY') || (callees.length === 0 && orig.cause === 17)) return 'busy';
   if (orig.byEndpoint === true || statuses.has('CANCEL') || call.stays.some((s) => s.disposition === 'abandoned')) return 'cancel';

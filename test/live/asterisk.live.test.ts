@@ -147,7 +147,7 @@ describe('live Asterisk', () => {
     ch = await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT);
     const a1 = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
     const a2 = sipp(['-sf', join(SIPP_AST, 'uas_ring_no_answer.xml'), '-p', String(PORTS.ASTERISK_AGENT2_PORT), '-key', 'local_user', 'agent2']);
-    expect(await dial('caller', 6160, '200', 1000, 'uac_call_bye.xml').done).toBe(0);
+    expect(await dial('caller', 6160, '200', 5000, 'uac_call_bye.xml').done).toBe(0);
     await a1.done;
     a2.kill();
     const evs = await ch.call((e) => e.some((x) => x.context === 'QUEUE'), 'the queue call');

@@ -63,6 +63,7 @@ export class AmiTranslator {
             name: known(m.CallerIDName),
             exten: m.Exten && m.Exten !== 's' ? m.Exten : null,
             dialplanContext: known(m.Context),
+            helper: isHelper(m.Channel),
           },
         ];
       }
@@ -185,6 +186,7 @@ export class AmiTranslator {
           callId: c.Linkedid || c.Uniqueid,
           legId: c.Uniqueid,
           channel: c.Channel,
+          helper: isHelper(c.Channel),
           endpoint: endpointOf(c.Channel),
           number: known(c.CallerIDNum),
           name: known(c.CallerIDName),
@@ -233,6 +235,11 @@ const C_ESCAPES: Record<string, string> = { n: '\n', r: '\r', t: '\t', a: '\x07'
 /** the inverse of Asterisk's ast_escape_c(): \\n, \\t, ... and a backslash before any other character */
 export function unescapeC(v: string): string {
   return v.replace(/\\(.)/gs, (_, c: string) => C_ESCAPES[c] ?? c);
+}
+
+/** Local/ channels are the dialplan's helpers (ring groups, FreePBX's every extension) */
+function isHelper(channel: string): boolean {
+  return channel.startsWith('Local/');
 }
 
 function num(v: string | undefined): number | null {

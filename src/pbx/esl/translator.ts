@@ -153,6 +153,7 @@ export class EslTranslator {
         name: inbound ? orNull(str(row.cid_name)) : calleeName(str(row.callee_name)),
         exten: orNull(str(row.dest)),
         answered,
+        helper: channel.startsWith('loopback/'),
       });
     }
     for (const id of [...this.legs.keys()]) if (!seen.has(id)) this.legs.delete(id);
@@ -199,6 +200,7 @@ export class EslTranslator {
         exten,
         dialplanContext: orNull(str(ev['Caller-Context'])),
         parentLegId: parent,
+        helper: channel.startsWith('loopback/'),
       },
     ];
     if (parent) {
