@@ -21,6 +21,22 @@ const HERE = fileURLToPath(new URL('./', import.meta.url));
 
 export type Env = Record<string, string>;
 
+function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => existsSync(join(d, cmd)));
+}
+
+/**
+ * Whether this machine can run the live suite: the PBX kit beside the checkout and sipp
+ * (Debian's sip-tester; .ci/run installs it). Without them the live files are skipped and
+ * say why, except under CI, where live.test.ts fails instead.
+ */
+export const LIVE = (() => {
+  const missing: string[] = [];
+  if (!existsSync(join(KIT, 'asterisk.sh'))) missing.push(`the PBX kit (${KIT})`);
+  if (!onPath('sipp')) missing.push('sipp (apt-get install sip-tester)');
+  return { ready: missing.length === 0, missing };
+})();
+
 function parseEnv(out: string): Env {
   const env: Env = {};
   for (const line of out.trim().split('\n')) {
