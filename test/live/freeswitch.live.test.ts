@@ -1,0 +1,126 @@
+/**
+ * Live: real SIP calls (sipp) through a real FreeSWITCH (mod_sofia, mod_callcenter), the real
+ * daemon on its event socket as docs/operations.md configures it, and the webhooks a real
+ * receiver gets. The same flows as asterisk.live.test.ts, where FreeSWITCH has them.
+ */
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { CallEvent } from '../../src/calls/events.js';
+import { LIVE, maybeRecord, shape, sipp, SIPP_FS, startCallhook, startFreeswitch, type Callhook, type Pbx } from './harness.js';
+
+const PORTS = {
+  FREESWITCH_SIP_PORT: 5800, FREESWITCH_ESL_PORT: 18821, FREESWITCH_ESL_PASSWORD: 'live-esl-secret',
+  FREESWITCH_AGENT1_PORT: 5881, FREESWITCH_AGENT2_PORT: 5882,
+  FREESWITCH_RTP_START: 16600, FREESWITCH_RTP_END: 16799,
+};
+/** where the FreeSWITCH template's outbound route (9 + number) sends the carrier leg */
+const CARRIER_PORT = 5890;
+
+let pbx: Pbx;
+let ch: Callhook | null = null;
+
+beforeAll(() => {
+  if (LIVE.ready) pbx = startFreeswitch(PORTS);
+});
+afterAll(() => pbx?.stop());
+afterEach(async (ctx) => {
+  if (ch) {
+    maybeRecord(ch, `live-${ctx.task.name.replace(/\W+/g, '-').slice(0, 40)}.esl`);
+    await ch.stop();
+  }
+  ch = null;
+});
+
+// FreeSWITCH has one sofia profile here: carriers and callers are sofia/internal/<number>
+const pbxYaml = (port: number) => `
+pbx:
+  - name: fs1
+    type: freeswitch
+    host: 127.0.0.1
+    port: ${port}
+    secret: ${PORTS.FREESWITCH_ESL_PASSWORD}
+    trunks: ["sofia/internal/1555*"]
+`;
+
+const sip = () => `127.0.0.1:${PORTS.FREESWITCH_SIP_PORT}`;
+const answer = (user: string, port: number, extra: string[] = []) =>
+  sipp(['-sf', join(SIPP_FS, 'uas_answer_wait_bye.xml'), '-p', String(port), '-s', user, '-d', '1500', ...extra]);
+const dial = (caller: string, name: string, fromPort: number, exten: string, holdMs = 1000, scenario = 'uac_caller_bye.xml', extra: string[] = []) =>
+  sipp([sip(), '-sf', join(SIPP_FS, scenario), '-s', exten, '-p', String(fromPort), '-key', 'caller', caller, '-key', 'caller_name', name, '-d', String(holdMs), ...extra]);
+
+const legs = (evs: CallEvent[]) => evs.filter((e) => e.context === 'LOCAL_USER').map(shape);
+const reporting = (evs: CallEvent[]) => evs.find((e) => e.event_name === 'call.reporting')!.reporting!;
+
+describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
+  it('inbound answered: the agent leg rings, connects and hangs up; the caller is the trunk', async () => {
+    ch = await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT);
+    const agent = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
+    expect(await dial('15551230001', 'Alice', 6200, '100').done).toBe(0);
+    await agent.done;
+    const evs = await ch.call((e) => e.some((x) => x.endpoint === 'sofia/internal/agent1'), 'the inbound call');
+    expect(legs(evs)).toEqual([
+      'call.initial LOCAL_USER INITIAL sofia/internal/agent1',
+      'call.ringing LOCAL_USER RINGING sofia/internal/agent1',
+      'call.connected LOCAL_USER CONNECTED sofia/internal/agent1',
+      'call.hangup LOCAL_USER HANGUP sofia/internal/agent1',
+    ]);
+    expect(evs.filter((e) => e.call_id).every((e) => e.direction === 'in')).toBe(true);
+    expect(reporting(evs)).toMatchObject({ answered_by: 'sofia/internal/agent1', cause: 'answer' });
+  });
+
+  it('outbound by an agent with a dial prefix: the agent leg rings, direction out from the first event, dst is the number the carrier got', async () => {
+    ch = await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT);
+    const far = answer('15557654321', CARRIER_PORT);
+    expect(await dial('agent1', 'Agent One', 6210, '915557654321').done).toBe(0);
+    await far.done;
+    const evs = await ch.call((e) => e.some((x) => x.endpoint === 'sofia/internal/agent1'), 'the outbound call');
+    expect(legs(evs)).toEqual([
+      'call.initial LOCAL_USER INITIAL sofia/internal/agent1',
+      'call.ringing LOCAL_USER RINGING sofia/internal/agent1',
+      'call.connected LOCAL_USER CONNECTED sofia/internal/agent1',
+      'call.hangup LOCAL_USER HANGUP sofia/internal/agent1',
+    ]);
+    const callEvents = evs.filter((e) => e.call_id);
+    expect(callEvents.map((e) => e.direction)).toEqual(callEvents.map(() => 'out'));
+    for (const e of evs.filter((x) => x.context === 'LOCAL_USER')) expect(e.dst).toBe('15557654321');
+    expect(reporting(evs).ring_duration).toBeGreaterThanOrEqual(1);
+  });
+
+  it('internal: agent to agent, both legs ring, direction internal', async () => {
+    ch = await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT);
+    const agent2 = answer('agent2', PORTS.FREESWITCH_AGENT2_PORT);
+    expect(await dial('agent1', 'Agent One', 6220, '101').done).toBe(0);
+    await agent2.done;
+    const evs = await ch.call((e) => e.some((x) => x.endpoint === 'sofia/internal/agent2'), 'the internal call');
+    const byLeg = (ep: string) => evs.filter((e) => e.context === 'LOCAL_USER' && e.endpoint === ep).map((e) => e.event_name);
+    expect(byLeg('sofia/internal/agent1')).toEqual(['call.initial', 'call.ringing', 'call.connected', 'call.hangup']);
+    expect(byLeg('sofia/internal/agent2')).toEqual(['call.initial', 'call.ringing', 'call.connected', 'call.hangup']);
+    expect(evs.filter((e) => e.call_id).every((e) => e.direction === 'internal')).toBe(true);
+  });
+
+  it('queue: the caller waits in mod_callcenter, an agent answers', async () => {
+    ch = await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT);
+    const a1 = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
+    const a2 = answer('agent2', PORTS.FREESWITCH_AGENT2_PORT);
+    expect(await dial('15551230002', 'Bob', 6230, '200', 6000).done).toBe(0);
+    await Promise.race([a1.done, a2.done]);
+    a1.kill();
+    a2.kill();
+    const evs = await ch.call((e) => e.some((x) => x.context === 'QUEUE'), 'the queue call');
+    const queue = evs.filter((e) => e.context === 'QUEUE');
+    expect(queue.map((e) => `${e.event_name} ${e.state}`)).toEqual(['call.initial INITIAL', 'call.ringing RINGING', 'call.connected CONNECTED', 'call.hangup HANGUP']);
+    expect(queue[0].queue?.name).toBe('support');
+    expect(evs.some((e) => e.event_name === 'call.missed')).toBe(false);
+    expect(reporting(evs).answered_by).toMatch(/^sofia\/internal\/agent[12]$/);
+  });
+
+  it('hold by the caller', async () => {
+    ch = await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT);
+    const a1 = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
+    expect(await dial('15551230001', 'Alice', 6240, '100', 1000, 'uac_hold.xml').done).toBe(0);
+    await a1.done;
+    const evs = await ch.call((e) => e.some((x) => x.event_name === 'call.hold'), 'the held call');
+    expect(evs.filter((e) => e.event_name === 'call.hold' || e.event_name === 'call.unhold').map((e) => `${e.event_name} ${e.hold?.by ?? '-'}`))
+      .toEqual(['call.hold remote', 'call.unhold remote']);
+  });
+});
