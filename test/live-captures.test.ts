@@ -1,0 +1,214 @@
+/**
+ * The live suite's flows as fixtures: test/fixtures/{asterisk,freeswitch}/live/ hold the exact
+ * bytes callhook read from a real Asterisk / FreeSWITCH during the live suite's real SIP
+ * calls (recorded by its proxy: LIVE_RECORD=DIR npm run test:live). One scenario table per
+ * PBX, with the expected events written by hand from the call flow, run through `simulate`
+ * (the daemon's own framer, translator, tracker and recording template).
+ */
+import { describe, expect, it } from 'vitest';
+import type { CallEvent } from '../src/calls/events.js';
+import type { PbxType } from '../src/calls/signals.js';
+import { simulate } from '../src/simulate.js';
+import { configFrom } from './helpers/config.js';
+
+interface Scenario {
+  name: string;
+  /** `event context state endpoint` of the LOCAL_USER and QUEUE events, in order */
+  legs: string[];
+  /** every call event's direction */
+  direction: 'in' | 'out' | 'internal';
+  /** calls in the capture (default 1) */
+  calls?: number;
+  check?: (evs: CallEvent[]) => void;
+}
+
+const shape = (e: CallEvent) => [e.event_name, e.context, e.state ?? '-', e.endpoint ?? '-'].join(' ');
+const seq = (prefix: string, ep: string, states = ['initial INITIAL', 'ringing RINGING', 'connected CONNECTED', 'hangup HANGUP']) =>
+  states.map((s) => `call.${s.split(' ')[0]} ${prefix} ${s.split(' ')[1]} ${ep}`);
+const report = (evs: CallEvent[]) => evs.find((e) => e.event_name === 'call.reporting')!.reporting!;
+
+const ASTERISK: Scenario[] = [
+  { name: 'inbound', legs: seq('LOCAL_USER', 'PJSIP/agent1'), direction: 'in', check: (evs) => expect(report(evs).answered_by).toBe('PJSIP/agent1') },
+  {
+    // agent1 dials 915557654321; the dialplan strips the 9; the carrier leg rings 1.5 s
+    name: 'outbound-prefix',
+    legs: seq('LOCAL_USER', 'PJSIP/agent1'),
+    direction: 'out',
+    check: (evs) => {
+      for (const e of evs.filter((x) => x.call_id)) expect(e.dst).toBe('15557654321');
+      expect(report(evs).ring_duration).toBeGreaterThanOrEqual(1);
+      expect(report(evs).type).toBe('direct');
+    },
+  },
+  {
+    name: 'internal',
+    legs: [
+      'call.initial LOCAL_USER INITIAL PJSIP/agent1',
+      'call.initial LOCAL_USER INITIAL PJSIP/agent2',
+      'call.ringing LOCAL_USER RINGING PJSIP/agent2',
+      'call.ringing LOCAL_USER RINGING PJSIP/agent1',
+      'call.connected LOCAL_USER CONNECTED PJSIP/agent2',
+      'call.connected LOCAL_USER CONNECTED PJSIP/agent1',
+      'call.hangup LOCAL_USER HANGUP PJSIP/agent1',
+      'call.hangup LOCAL_USER HANGUP PJSIP/agent2',
+    ],
+    direction: 'internal',
+  },
+  {
+    // Dial(Local/agent1@ringgroup&Local/agent2@ringgroup): four Local helpers, two phones
+    name: 'ring-group-local',
+    legs: [
+      'call.initial LOCAL_USER INITIAL PJSIP/agent1',
+      'call.initial LOCAL_USER INITIAL PJSIP/agent2',
+      'call.ringing LOCAL_USER RINGING PJSIP/agent1',
+      'call.ringing LOCAL_USER RINGING PJSIP/agent2',
+      'call.connected LOCAL_USER CONNECTED PJSIP/agent1',
+      'call.hangup LOCAL_USER HANGUP PJSIP/agent2',
+      'call.hangup LOCAL_USER HANGUP PJSIP/agent1',
+    ],
+    direction: 'in',
+    check: (evs) => {
+      expect(evs.some((e) => e.endpoint?.startsWith('Local/'))).toBe(false);
+      expect(evs.some((e) => e.event_name === 'call.missed')).toBe(false);
+      expect(report(evs).answered_by).toBe('PJSIP/agent1');
+      expect(report(evs).legs.map((l) => `${l.endpoint} ${l.outcome}`)).toEqual([
+        'PJSIP/caller caller', 'PJSIP/agent1 answered', 'PJSIP/agent2 answered_elsewhere',
+      ]);
+    },
+  },
+  {
+    // 500 (MixMonitor, then agent1), then 100 (not recorded)
+    name: 'recorded',
+    calls: 2,
+    legs: [...seq('LOCAL_USER', 'PJSIP/agent1'), ...seq('LOCAL_USER', 'PJSIP/agent1')],
+    direction: 'in',
+    check: (evs) => {
+      // MixMonitor(in-${UNIQUEID}.wav): the template gets the file name, on the recorded call only
+      const [first, second] = [...new Set(evs.map((e) => e.call_id))];
+      for (const e of evs.filter((x) => x.call_id === first && (x.event_name === 'call.hangup' || x.event_name === 'call.reporting'))) {
+        expect(e.recording_url).toBe(`https://pbx.example.com/rec/in-${first}.wav`);
+      }
+      expect(evs.filter((x) => x.call_id === second).every((e) => e.recording_url === null)).toBe(true);
+    },
+  },
+  {
+    name: 'escaped-name',
+    legs: seq('LOCAL_USER', 'PJSIP/agent1'),
+    direction: 'in',
+    check: (evs) => {
+      for (const e of evs.filter((x) => x.call_id)) expect(e.src_name).toBe("Seán O'Brien");
+    },
+  },
+  {
+    // ring-all queue: agent2 rings and loses the race to agent1; the caller waited in QUEUE
+    name: 'queue',
+    legs: [
+      'call.initial QUEUE INITIAL -',
+      'call.initial LOCAL_USER INITIAL PJSIP/agent2',
+      'call.ringing QUEUE RINGING -',
+      'call.initial LOCAL_USER INITIAL PJSIP/agent1',
+      'call.ringing LOCAL_USER RINGING PJSIP/agent1',
+      'call.ringing LOCAL_USER RINGING PJSIP/agent2',
+      'call.connected LOCAL_USER CONNECTED PJSIP/agent1',
+      'call.connected QUEUE CONNECTED PJSIP/agent1',
+      'call.hangup QUEUE HANGUP PJSIP/agent1',
+      'call.hangup LOCAL_USER HANGUP PJSIP/agent2',
+      'call.hangup LOCAL_USER HANGUP PJSIP/agent1',
+    ],
+    direction: 'in',
+    check: (evs) => {
+      expect(evs.some((e) => e.event_name === 'call.missed')).toBe(false);
+      expect(evs.find((e) => e.context === 'QUEUE')!.queue).toMatchObject({ name: 'support', position: 1 });
+    },
+  },
+];
+
+const FREESWITCH: Scenario[] = [
+  { name: 'inbound', legs: seq('LOCAL_USER', 'sofia/internal/agent1'), direction: 'in', check: (evs) => expect(report(evs).answered_by).toBe('sofia/internal/agent1') },
+  {
+    name: 'outbound-prefix',
+    legs: seq('LOCAL_USER', 'sofia/internal/agent1'),
+    direction: 'out',
+    check: (evs) => {
+      for (const e of evs.filter((x) => x.call_id)) expect(e.dst).toBe('15557654321');
+      expect(report(evs).ring_duration).toBeGreaterThanOrEqual(1);
+    },
+  },
+  {
+    name: 'internal',
+    legs: [
+      'call.initial LOCAL_USER INITIAL sofia/internal/agent1',
+      'call.initial LOCAL_USER INITIAL sofia/internal/agent2',
+      'call.ringing LOCAL_USER RINGING sofia/internal/agent2',
+      'call.ringing LOCAL_USER RINGING sofia/internal/agent1',
+      'call.connected LOCAL_USER CONNECTED sofia/internal/agent2',
+      'call.connected LOCAL_USER CONNECTED sofia/internal/agent1',
+      // agent1 (the caller) sends BYE; FreeSWITCH reports the bridged leg's hangup first
+      'call.hangup LOCAL_USER HANGUP sofia/internal/agent2',
+      'call.hangup LOCAL_USER HANGUP sofia/internal/agent1',
+    ],
+    direction: 'internal',
+  },
+  {
+    name: 'queue',
+    legs: [],
+    direction: 'in',
+    check: (evs) => {
+      expect(evs.filter((e) => e.context === 'QUEUE').map((e) => `${e.event_name} ${e.state}`))
+        .toEqual(['call.initial INITIAL', 'call.ringing RINGING', 'call.connected CONNECTED', 'call.hangup HANGUP']);
+      expect(evs.some((e) => e.event_name === 'call.missed')).toBe(false);
+    },
+  },
+  {
+    name: 'hold',
+    legs: seq('LOCAL_USER', 'sofia/internal/agent1', ['initial INITIAL', 'ringing RINGING', 'connected CONNECTED', 'hold ON_HOLD', 'unhold CONNECTED', 'hangup HANGUP']),
+    direction: 'in',
+  },
+];
+
+const CONFIG: Record<PbxType, string> = {
+  asterisk: `
+pbx:
+  - {name: pbx1, type: asterisk, username: callhook, secret: x, trunks: ["PJSIP/caller*", "PJSIP/external*"]}
+calls:
+  recording_variable: MIXMONITOR_FILENAME
+  recording_url: "https://pbx.example.com/rec/{{recording_file}}"
+`,
+  freeswitch: `
+pbx:
+  - {name: fs1, type: freeswitch, secret: x, trunks: ["sofia/internal/1555*"]}
+`,
+};
+
+describe.each([
+  ['asterisk', ASTERISK, 'ami'],
+  ['freeswitch', FREESWITCH, 'esl'],
+] as const)('%s live captures through simulate', (type, scenarios, ext) => {
+  const config = configFrom(CONFIG[type]);
+  it.each(scenarios.map((s) => [s.name, s] as const))('%s', async (name, s) => {
+    const evs = await simulate(type, `test/fixtures/${type}/live/${name}.${ext}`, config);
+    expect(new Set(evs.map((e) => e.call_id).filter(Boolean)).size).toBe(s.calls ?? 1);
+    if (s.legs.length) expect(evs.filter((e) => e.context === 'LOCAL_USER' || e.context === 'QUEUE').map(shape)).toEqual(s.legs);
+    for (const e of evs.filter((x) => x.call_id)) expect(e.direction, `${e.event_name} ${e.endpoint}`).toBe(s.direction);
+    // every leg that began ends once, and the call reports once
+    const began = evs.filter((e) => e.event_name === 'call.initial').map((e) => `${e.context} ${e.leg_id}`);
+    const ended = evs.filter((e) => e.event_name === 'call.hangup').map((e) => `${e.context} ${e.leg_id}`);
+    expect(ended.sort()).toEqual(began.sort());
+    expect(evs.filter((e) => e.event_name === 'call.reporting')).toHaveLength(s.calls ?? 1);
+    for (const id of new Set(evs.map((e) => e.call_id))) {
+      const mine = evs.filter((e) => e.call_id === id);
+      expect(mine.map((e) => e.sequence)).toEqual(mine.map((_, i) => i + 1));
+    }
+    s.check?.(evs);
+  });
+});
+
+describe('asterisk live capture hold-dtmf (two calls)', () => {
+  it('hold and unhold by the caller, then its SIP INFO digits', async () => {
+    const evs = await simulate('asterisk', 'test/fixtures/asterisk/live/hold-dtmf.ami', configFrom(CONFIG.asterisk));
+    expect(evs.filter((e) => e.event_name === 'call.hold' || e.event_name === 'call.unhold').map((e) => `${e.event_name} ${e.endpoint} ${e.hold?.by}`))
+      .toEqual(['call.hold PJSIP/agent1 remote', 'call.unhold PJSIP/agent1 remote']);
+    expect(evs.filter((e) => e.event_name === 'call.dtmf').map((e) => `${e.dtmf?.digit} ${e.dtmf?.pressed_by}`)).toEqual(['1 caller', '2 caller', '# caller']);
+    expect(evs.filter((e) => e.event_name === 'call.reporting')).toHaveLength(2);
+  });
+});
