@@ -233,9 +233,10 @@ describe('durable delivery through the daemon', () => {
     expect(duplicates).toBeLessThanOrEqual(PER_WEBHOOK_CONCURRENCY * kills.length);
     expect(duplicates).toBeLessThanOrEqual(kills.reduce((n, k) => n + k.inFlight, 0));
     for (const id of dupIds) {
-      // a duplicate was first received shortly before one of the kills (it was in flight then)
+      // a duplicate was first received by a daemon that was then killed (its outcome was not
+      // recorded: in flight); how long before the kill depends on the machine's load, not the code
       const t = firstAt.get(id)!;
-      expect(kills.some((k) => t <= k.at && k.at - t < 1000), `duplicate ${id} was in flight at a kill`).toBe(true);
+      expect(kills.some((k, i) => t <= k.at && (i === 0 || t > kills[i - 1].at)), `duplicate ${id} was sent by a killed daemon`).toBe(true);
     }
 
     // kill -9 loses nothing that was committed: what the store held at each kill is still there, delivered

@@ -164,8 +164,10 @@ describe('daemon end to end against an ESL endpoint replaying the real FreeSWITC
     esl.pauseAt(firstHangup);
     const { receiver, daemon } = await setup(esl.port);
     await until(() => bodies(receiver).some((e) => e.event_name === 'call.connected'), 10_000, 'call.connected');
+    const droppedAt = Date.now();
     esl.dropClients();
     await until(() => bodies(receiver).some((e) => e.event_name === 'call.reporting'), 10_000, 'call.reporting after resync');
+    const reconnectedAt = Date.now();
     await until(() => daemon.logs.filter(isConnectedLog).length >= 2, 10_000, 'the reconnect log line');
     const ev = bodies(receiver);
     expect(ev.map(shape)).toEqual([
@@ -176,6 +178,14 @@ describe('daemon end to end against an ESL endpoint replaying the real FreeSWITC
       'call.reporting CALL - sofia/internal/agent1',
     ]);
     expect(ev[3].signal).toMatchObject({ event: 'resync', reconciled: true });
+    // it ended at the latest when the connection was lost (on the PBX's clock), not at the
+    // reconnect; what callhook could not see is null
+    const lastSeen = Date.parse(ev[2].event_time);
+    const ended = Date.parse(ev[3].ended_at!);
+    expect(ended).toBeGreaterThanOrEqual(lastSeen);
+    expect(ended - lastSeen).toBeLessThan(reconnectedAt - droppedAt + 2_000);
+    expect(ev[3].sip_status).toBeNull();
+    expect(ev[3].hangup_cause).toBeNull();
   }, 120_000);
 });
 

@@ -152,6 +152,8 @@ export interface LegUpdate extends LegRef {
  */
 export interface Resync extends Base {
   kind: 'resync';
+  /** when the connection was lost (a reconnect): legs that ended meanwhile are closed at this time */
+  lostAt?: number | null;
   live: Array<{
     callId: string;
     legId: string;

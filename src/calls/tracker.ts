@@ -408,9 +408,10 @@ export class CallTracker {
     leg.endedAt = sig.time;
     leg.cause = sig.cause;
     leg.causeName = sig.causeName ?? nameOfCause(sig.cause);
-    leg.sipStatus = sig.sipStatus ?? sipStatusForCause(sig.cause, leg.connectedAt !== null);
+    // a reconciled hangup is inferred, not reported: its cause and SIP status are unknown (null)
+    leg.sipStatus = sig.reconciled ? null : sig.sipStatus ?? sipStatusForCause(sig.cause, leg.connectedAt !== null);
     // an unanswered leg the PBX gave up on (ring timeout, lost race, caller left) got a CANCEL: 487
-    if (leg.sipStatus === null && leg.connectedAt === null && (leg.dialEnd === 'NOANSWER' || leg.dialEnd === 'CANCEL')) leg.sipStatus = 487;
+    if (!sig.reconciled && leg.sipStatus === null && leg.connectedAt === null && (leg.dialEnd === 'NOANSWER' || leg.dialEnd === 'CANCEL')) leg.sipStatus = 487;
     leg.byEndpoint = sig.byEndpoint;
     leg.missed = this.isMissed(call, leg);
     const prev = leg.state;
@@ -426,7 +427,8 @@ export class CallTracker {
     const live = new Set(sig.live.map((l) => l.legId));
     for (const leg of [...this.legs.values()]) {
       if (live.has(leg.id)) continue;
-      this.onHangup(reconciledHangup(leg, sig.time), out);
+      // it ended while callhook could not see it: at the latest when the connection was lost
+      this.onHangup(reconciledHangup(leg, Math.max(leg.createdAt, sig.lostAt ?? sig.time)), out);
     }
     for (const l of sig.live) {
       if (this.legs.has(l.legId)) continue;

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { PbxConfig } from '../../config/types.js';
 import type { ConnectionStats, PbxConnection, SignalHandler } from '../types.js';
+import { PbxClock } from '../clock.js';
 import { AmiClient } from './client.js';
 import type { AmiMessage } from './framer.js';
 import { AmiTranslator } from './translator.js';
@@ -16,6 +17,9 @@ export class AmiConnection implements PbxConnection {
   private events = 0;
   private everConnected = false;
   private keepVariables: string[];
+  /** when the connection was last lost (on the PBX's clock), until the resync after the reconnect */
+  private lostAt: number | null = null;
+  private readonly clock = new PbxClock();
 
   constructor(
     public config: PbxConfig,
@@ -41,12 +45,19 @@ export class AmiConnection implements PbxConnection {
     this.client.on('event', (m: AmiMessage) => {
       this.events++;
       const signals = this.translator.translate(m, Date.now());
-      if (signals.length) this.onSignals(config.name, signals);
+      if (signals.length) {
+        this.clock.saw(signals[signals.length - 1].time);
+        this.onSignals(this.config.name, signals);
+      }
+    });
+    this.client.on('disconnected', () => {
+      this.lostAt ??= this.clock.now();
     });
     this.client.on('resync', (list: AmiMessage[]) => {
       if (this.everConnected) this.reconnects++;
       this.everConnected = true;
-      this.onSignals(config.name, [this.translator.resync(list, Date.now())]);
+      this.onSignals(this.config.name, [{ ...this.translator.resync(list, Date.now()), lostAt: this.lostAt }]);
+      this.lostAt = null;
     });
   }
 

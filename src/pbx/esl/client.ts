@@ -176,7 +176,10 @@ export class EslClient extends EventEmitter {
       if (this.socket !== socket) return;
       const wasReady = this.phase === 'ready';
       this.teardown(wasReady ? 'connection lost' : 'connection closed before login completed');
-      if (wasReady) this.emit('disconnected', 'connection lost');
+      if (wasReady) {
+        this.log.warn({ host, port }, `ESL connection to ${this.opts.name} lost: reconnecting (calls are resynced with show channels)`);
+        this.emit('disconnected', 'connection lost');
+      }
       this.scheduleReconnect();
     });
   }

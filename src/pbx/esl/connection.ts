@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { PbxConfig } from '../../config/types.js';
 import type { ConnectionStats, PbxConnection, SignalHandler } from '../types.js';
+import { PbxClock } from '../clock.js';
 import { EslClient } from './client.js';
 import { EslTranslator } from './translator.js';
 
@@ -14,6 +15,9 @@ export class EslConnection implements PbxConnection {
   private readonly translator: EslTranslator;
   private reconnects = 0;
   private everConnected = false;
+  /** when the connection was last lost (on the PBX's clock), until the resync after the reconnect */
+  private lostAt: number | null = null;
+  private readonly clock = new PbxClock();
 
   constructor(
     public config: PbxConfig,
@@ -34,12 +38,19 @@ export class EslConnection implements PbxConnection {
     });
     this.client.on('event', (ev: Record<string, string>, receivedAt: number) => {
       const signals = this.translator.translate(ev, receivedAt);
-      if (signals.length) this.onSignals(config.name, signals);
+      if (signals.length) {
+        this.clock.saw(signals[signals.length - 1].time);
+        this.onSignals(this.config.name, signals);
+      }
+    });
+    this.client.on('disconnected', () => {
+      this.lostAt ??= this.clock.now();
     });
     this.client.on('resync', (rows: unknown[], time: number) => {
       if (this.everConnected) this.reconnects++;
       this.everConnected = true;
-      this.onSignals(config.name, [this.translator.resync(rows, time)]);
+      this.onSignals(this.config.name, [{ ...this.translator.resync(rows, time), lostAt: this.lostAt }]);
+      this.lostAt = null;
     });
   }
 

@@ -116,7 +116,7 @@ export class EslTranslator {
   }
 
   /** Rows of `api show channels as json` -> a resync signal; also re-seeds the leg table. */
-  resync(rows: unknown[], time: number): Signal {
+  resync(rows: unknown[], time: number): Resync {
     const live: Resync['live'] = [];
     const seen = new Set<string>();
     for (const r of rows) {
