@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CallTracker, ROUTING_WAIT_MS } from '../src/calls/tracker.js';
+import { callKeyOf } from '../src/hooks/router.js';
 import { createDecoder } from '../src/pbx/capture.js';
 
 const member = (event: string, extra = '') =>
@@ -49,5 +50,21 @@ describe('agent events from AMI', () => {
     expect(events[0].agent?.name).toBe('Agent One');
     expect(events[0].call_id).toBeNull();
     expect(new Set(events.map((e) => e.id)).size).toBe(4);
+  });
+
+  it('are numbered per agent: two agents interleaved each count 1..n, and each is its own delivery key', async () => {
+    const decoder = await createDecoder('asterisk');
+    const tracker = new CallTracker({ pbx: { name: 'pbx1', type: 'asterisk' }, source: 'ami' });
+    const two = (ev: string, extra = '') => member(ev, extra).replaceAll('agent1', 'agent2').replace('Agent One', 'Agent Two');
+    const bytes = Buffer.from(
+      'Asterisk Call Manager/13.0.0\r\n' +
+        member('QueueMemberAdded') + two('QueueMemberAdded') + two('QueueMemberPause', 'Paused: 1\r\n') +
+        member('QueueMemberPause', 'Paused: 1\r\n') + member('QueueMemberRemoved') + two('QueueMemberRemoved'),
+    );
+    const events = decoder.push(bytes, Date.parse('2026-11-21T10:00:00Z')).flatMap((s) => tracker.apply(s));
+    const per = (m: string) => events.filter((e) => e.agent?.member === m).map((e) => `${e.event_name} ${e.sequence}`);
+    expect(per('PJSIP/agent1')).toEqual(['agent.login 1', 'agent.paused 2', 'agent.logout 3']);
+    expect(per('PJSIP/agent2')).toEqual(['agent.login 1', 'agent.paused 2', 'agent.logout 3']);
+    expect(new Set(events.map(callKeyOf))).toEqual(new Set(['pbx1:PJSIP/agent1', 'pbx1:PJSIP/agent2']));
   });
 });

@@ -106,7 +106,8 @@ export class CallTracker {
    * PBX with another clock, timestamps from a backlog).
    */
   private clock: number | null = null;
-  private agentSeq = 0;
+  /** agent.* events are numbered per agent (agent.member), the key they are delivered in order by */
+  private readonly agentSeq = new Map<string, number>();
   private opts!: TrackerOptions;
   private isTrunk!: (s: string) => boolean;
   private orphanMs!: number;
@@ -247,7 +248,7 @@ export class CallTracker {
       case 'agent.status': {
         const name = `agent.${sig.action}` as EventName;
         out.push({
-          ...this.blank(name, 'AGENT', sig.time, sig.raw, ++this.agentSeq, null, `${sig.member}|${sig.queue}`),
+          ...this.blank(name, 'AGENT', sig.time, sig.raw, this.nextAgentSeq(sig.member), null, `${sig.member}|${sig.queue}`),
           agent: { member: sig.member, name: sig.memberName, queue: sig.queue, reason: sig.reason },
           queue: sig.queue ? { name: sig.queue, position: null, wait_seconds: null, disposition: null } : null,
           endpoint: sig.member,
@@ -262,6 +263,12 @@ export class CallTracker {
         break;
     }
     return out;
+  }
+
+  private nextAgentSeq(member: string): number {
+    const n = (this.agentSeq.get(member) ?? 0) + 1;
+    this.agentSeq.set(member, n);
+    return n;
   }
 
   /** Live calls, for GET /calls and metrics. */

@@ -71,7 +71,8 @@ export function startAsterisk(ports: Record<string, number>): Pbx {
   mkdirSync(templates);
   for (const f of readdirSync(join(KIT, 'asterisk-etc'))) copyFileSync(join(KIT, 'asterisk-etc', f), join(templates, f));
   for (const f of readdirSync(join(HERE, 'asterisk-etc'))) copyFileSync(join(HERE, 'asterisk-etc', f), join(templates, f));
-  const manager = readFileSync(join(templates, 'manager.conf'), 'utf8');
+  // docs/operations.md's [general] asks for timestampevents; the kit's lab file has the rest
+  const manager = readFileSync(join(templates, 'manager.conf'), 'utf8').replace('[general]\n', '[general]\ntimestampevents = yes\n');
   writeFileSync(join(templates, 'manager.conf'), `${manager}\n${documentedManagerUser().replace(/^secret = .*$/m, `secret = ${AMI_USER_SECRET}`)}\n`);
   const pbxDir = join(dir, 'pbx');
   const env: NodeJS.ProcessEnv = { ...process.env, ASTERISK_ETC_TEMPLATES: templates };
