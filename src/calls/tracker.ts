@@ -4,11 +4,13 @@
  * normalized signals into canonical events. No I/O and no clock: time comes from signals,
  * so the same signals always give the same events (ids included).
  */
-import { createHash } from 'node:crypto';
-import { blankEvent, type CallEvent, type Direction, type EventName, type LegState, type QueueInfo, type ReportLeg, type Reporting } from './events.js';
+import { eventId, iso, secs, timing } from './payload.js';
+import { blankEvent, type CallEvent, type Direction, type EventName, type LegState, type QueueInfo} from './events.js';
 import { causeName as nameOfCause, sipStatusForCause } from './causes.js';
 import { transition, type LegInput } from './leg-machine.js';
 import type { LegCreated, LegHangup, PbxType, Resync, Signal } from './signals.js';
+import { activeStay, answeredCallee, firstCallee, isLocal, lastStay, type Call, type Leg, type Stay } from './model.js';
+import { fillReporting } from './reporting.js';
 
 export interface TrackerOptions {
   pbx: { name: string; type: PbxType };
@@ -23,68 +25,6 @@ export interface TrackerOptions {
   ivrs?: Array<{ name: string; exten: string; context: string | null }>;
 }
 
-interface Leg {
-  id: string;
-  callId: string;
-  channel: string;
-  endpoint: string;
-  number: string | null;
-  name: string | null;
-  exten: string | null;
-  dialplanContext: string | null;
-  /** trunk legs set direction and numbers but get no LOCAL_USER events */
-  trunk: boolean;
-  /** PBX-internal helper channels (Local/, loopback/: the adapter says) get no events either */
-  helper: boolean;
-  parentId: string | null;
-  /** queue this leg was offered for, when it is a queue member's leg */
-  memberOf: string | null;
-  state: LegState;
-  createdAt: number;
-  ringingAt: number | null;
-  connectedAt: number | null;
-  endedAt: number | null;
-  /** the tracker clock (the daemon's, from ticks) at the leg's last signal; null before the first tick */
-  lastSeenClock: number | null;
-  dialEnd: string | null;
-  cause: number | null;
-  causeName: string | null;
-  sipStatus: number | null;
-  byEndpoint: boolean | null;
-  missed: boolean;
-  vars: Record<string, string>;
-}
-
-interface Stay {
-  legId: string;
-  queue: string;
-  state: LegState;
-  joinedAt: number;
-  ringingAt: number | null;
-  connectedAt: number | null;
-  endedAt: number | null;
-  position: number | null;
-  waitSeconds: number | null;
-  disposition: QueueInfo['disposition'];
-  memberLegId: string | null;
-  offered: Set<string>;
-}
-
-interface Call {
-  id: string;
-  originatorId: string;
-  legs: Map<string, Leg>;
-  stays: Stay[];
-  seq: number;
-  digits: string;
-  dst: string | null;
-  createdAt: number;
-  vars: Record<string, string>;
-  /** its first leg rang before it dialled anyone (AMI Originate, click-to-call) */
-  originated: boolean;
-  /** the IVR the caller is in (from its answer until it is dialled onward, queued or gone) */
-  ivr: { name: string; startedAt: number; digitsFrom: number; open: boolean } | null;
-}
 
 /** A DialEnd status that means the endpoint's own ring ended the attempt. */
 const OWN_RING_END = new Set(['NOANSWER', 'BUSY', 'CONGESTION', 'CHANUNAVAIL', 'REJECTED']);
@@ -227,10 +167,12 @@ export class CallTracker {
           const member = this.legs.get(sig.memberLegId);
           if (member && !member.memberOf) member.memberOf = stay.queue;
         }
-        if (stay.state === 'INITIAL') {
-          stay.state = 'RINGING';
+        const prev = stay.state;
+        const t = transition(prev, 'ring');
+        if (t.event) {
+          stay.state = t.next;
           stay.ringingAt = sig.time;
-          out.push(this.stayEvent(call, stay, 'call.ringing', 'INITIAL', sig.time, sig.raw));
+          out.push(this.stayEvent(call, stay, t.event, prev, sig.time, sig.raw));
         }
         break;
       }
@@ -384,10 +326,12 @@ export class CallTracker {
     const stay = call.stays.find((s) => s.queue === leg.memberOf && s.endedAt === null && s.connectedAt === null);
     if (!stay) return;
     const prev = stay.state;
-    stay.state = 'CONNECTED';
+    const t = transition(prev, 'answer');
+    if (!t.event) return;
+    stay.state = t.next;
     stay.connectedAt = sig.time;
     stay.memberLegId = leg.id;
-    out.push(this.stayEvent(call, stay, 'call.connected', prev, sig.time, sig.raw));
+    out.push(this.stayEvent(call, stay, t.event, prev, sig.time, sig.raw));
   }
 
   private onHold(legId: string, on: boolean, sig: Signal, out: CallEvent[]): void {
@@ -422,10 +366,11 @@ export class CallTracker {
     leg.byEndpoint = sig.byEndpoint;
     leg.missed = this.isMissed(call, leg);
     const prev = leg.state;
-    leg.state = 'HANGUP';
-    if (isLocal(leg)) {
+    const t = transition(prev, 'hangup');
+    leg.state = t.next;
+    if (isLocal(leg) && t.event) {
       if (leg.missed) out.push(this.event(call, leg, 'call.missed', 'LOCAL_USER', sig.time, sig.raw, prev, sig.reconciled));
-      out.push(this.event(call, leg, 'call.hangup', 'LOCAL_USER', sig.time, sig.raw, prev, sig.reconciled));
+      out.push(this.event(call, leg, t.event, 'LOCAL_USER', sig.time, sig.raw, prev, sig.reconciled));
     }
     this.maybeFinish(call, sig.time, sig.raw, out);
   }
@@ -523,9 +468,10 @@ export class CallTracker {
     if (stay.waitSeconds === null) stay.waitSeconds = secs((stay.connectedAt ?? time) - stay.joinedAt);
     stay.endedAt = time;
     const prev = stay.state;
-    stay.state = 'HANGUP';
+    const t = transition(prev, 'hangup');
+    stay.state = t.next;
     if (stay.connectedAt === null) out.push(this.stayEvent(call, stay, 'call.missed', prev, time, raw));
-    out.push(this.stayEvent(call, stay, 'call.hangup', prev, time, raw));
+    if (t.event) out.push(this.stayEvent(call, stay, t.event, prev, time, raw));
   }
 
   /** After the last leg and stay of a call ended: call.reporting, then forget the call. */
@@ -649,49 +595,7 @@ export class CallTracker {
   }
 
   private reporting(call: Call, time: number, raw: string): CallEvent {
-    const ev = this.callEvent(call, 'call.reporting', 'CALL', time, raw, 'reporting');
-    const orig = call.legs.get(call.originatorId)!;
-    const callee = answeredCallee(call);
-    const stay = call.stays.length ? call.stays[call.stays.length - 1] : null;
-    const endAt = Math.max(...[...call.legs.values()].map((l) => l.endedAt ?? time));
-    const answerAt = callee?.connectedAt ?? null;
-    const ringStart = firstRing(call);
-    ev.endpoint = callee?.endpoint ?? null;
-    ev.leg_id = null;
-    ev.queue = stay ? { name: stay.queue, position: stay.position, wait_seconds: stay.waitSeconds, disposition: stay.disposition } : null;
-    timing(ev, call.createdAt, ringStart, answerAt, endAt, time);
-    ev.hangup_cause = orig.causeName;
-    ev.hangup_cause_code = orig.cause;
-    ev.sip_status = callee ? 200 : orig.sipStatus ?? lastCalleeStatus(call);
-    const legs: ReportLeg[] = realLegs(call).map((l) => ({
-      leg_id: l.id,
-      endpoint: l.endpoint,
-      number: l.number,
-      name: l.name,
-      role: l.trunk && l.id !== call.originatorId ? 'trunk' : l.id === call.originatorId ? 'caller' : l.memberOf ? 'member' : 'callee',
-      outcome: legOutcome(call, l),
-      start_time: iso(l.createdAt),
-      connected_at: isoOrNull(l.connectedAt),
-      ended_at: isoOrNull(l.endedAt),
-      hangup_cause: l.causeName,
-    }));
-    const report: Reporting = {
-      type: call.stays.length ? 'queue' : call.ivr ? 'ivr' : call.originated ? 'originate' : 'direct',
-      created_at: iso(call.createdAt),
-      start_at: iso(orig.createdAt),
-      answer_at: isoOrNull(answerAt),
-      end_at: iso(endAt),
-      duration: secs(endAt - call.createdAt),
-      ring_duration: secs((answerAt ?? endAt) - (ringStart ?? endAt)),
-      billing_duration: answerAt !== null ? secs(endAt - answerAt) : 0,
-      cause: reportCause(call, callee),
-      answered_by: callee?.endpoint ?? null,
-      legs,
-      did: orig.trunk ? orig.exten : null,
-      ivr: call.ivr?.name ?? null,
-    };
-    ev.reporting = report;
-    return ev;
+    return fillReporting(this.callEvent(call, 'call.reporting', 'CALL', time, raw, 'reporting'), call, time);
   }
 
   /** the recording the PBX reported for the call (its file path), or null when it was not recorded */
@@ -706,80 +610,6 @@ export class CallTracker {
 
 // ---- helpers ---------------------------------------------------------------------
 
-function isLocal(leg: Leg): boolean {
-  return !leg.trunk && !leg.helper;
-}
-
-function activeStay(call: Call, legId: string): Stay | undefined {
-  for (let i = call.stays.length - 1; i >= 0; i--) {
-    const s = call.stays[i];
-    if (s.legId === legId && s.endedAt === null) return s;
-  }
-  return undefined;
-}
-
-function lastStay(call: Call, legId: string): Stay | undefined {
-  for (let i = call.stays.length - 1; i >= 0; i--) if (call.stays[i].legId === legId) return call.stays[i];
-  return undefined;
-}
-
-/**
- * The legs a call reports: the PBX's helper channels (Asterisk Local/ pairs a ring group or
- * FreePBX dials through, FreeSWITCH loopback/) stand between the caller and the real
- * endpoints and are never reported themselves.
- */
-function realLegs(call: Call): Leg[] {
-  return [...call.legs.values()].filter((l) => !l.helper);
-}
-
-function answeredCallee(call: Call): Leg | undefined {
-  for (const leg of call.legs.values()) if (leg.id !== call.originatorId && !leg.helper && leg.connectedAt !== null) return leg;
-  return undefined;
-}
-
-function firstCallee(call: Call): Leg | undefined {
-  for (const leg of call.legs.values()) if (leg.id !== call.originatorId && !leg.helper) return leg;
-  return undefined;
-}
-
-/** when the call first rang at a callee (or a queue); else when the caller heard it ring (183 early media) */
-function firstRing(call: Call): number | null {
-  let t: number | null = null;
-  for (const leg of call.legs.values()) {
-    if (leg.id === call.originatorId) continue;
-    if (leg.ringingAt !== null && (t === null || leg.ringingAt < t)) t = leg.ringingAt;
-  }
-  for (const s of call.stays) if (s.ringingAt !== null && (t === null || s.ringingAt < t)) t = s.ringingAt;
-  return t ?? call.legs.get(call.originatorId)?.ringingAt ?? null;
-}
-
-function lastCalleeStatus(call: Call): number | null {
-  let status: number | null = null;
-  for (const leg of realLegs(call)) if (leg.id !== call.originatorId && leg.sipStatus !== null) status = leg.sipStatus;
-  return status;
-}
-
-function legOutcome(call: Call, leg: Leg): ReportLeg['outcome'] {
-  if (leg.id === call.originatorId) return 'caller';
-  if (leg.connectedAt !== null) return 'answered';
-  if (leg.missed) return 'missed';
-  if (leg.dialEnd === 'BUSY' || leg.cause === 17) return 'busy';
-  if (answeredCallee(call)) return 'answered_elsewhere';
-  if (leg.dialEnd === 'CANCEL') return 'cancelled';
-  return 'failed';
-}
-
-function reportCause(call: Call, callee: Leg | undefined): Reporting['cause'] {
-  if (callee) return 'answer';
-  const orig = call.legs.get(call.originatorId)!;
-  const callees = realLegs(call).filter((l) => l !== orig);
-  const statuses = new Set(callees.map((l) => l.dialEnd ?? (l.cause === 17 ? 'BUSY' : null)));
-  if (statuses.has('BUSY') || (callees.length === 0 && orig.cause === 17)) return 'busy';
-  if (orig.byEndpoint === true || statuses.has('CANCEL') || call.stays.some((s) => s.disposition === 'abandoned')) return 'cancel';
-  if (statuses.has('NOANSWER') || orig.cause === 19 || orig.cause === 18 || call.stays.some((s) => s.disposition === 'timeout')) return 'no_answer';
-  return 'failed';
-}
-
 function reconciledHangup(leg: Leg, time: number): LegHangup {
   return {
     kind: 'leg.hangup',
@@ -793,43 +623,4 @@ function reconciledHangup(leg: Leg, time: number): LegHangup {
     byEndpoint: null,
     reconciled: true,
   };
-}
-
-function timing(ev: CallEvent, start: number, ringing: number | null, connected: number | null, ended: number | null, now: number): void {
-  ev.start_time = iso(start);
-  ev.ringing_at = isoOrNull(ringing);
-  ev.connected_at = isoOrNull(connected);
-  ev.ended_at = isoOrNull(ended);
-  const end = ended ?? now;
-  ev.duration = secs(end - start);
-  ev.ring_duration = ringing !== null ? secs((connected ?? end) - ringing) : 0;
-  ev.talk_duration = connected !== null ? secs(end - connected) : 0;
-}
-
-function secs(ms: number): number {
-  return Math.max(0, Math.round(ms / 1000));
-}
-
-/** ISO 8601 time; the date-time prefix is formatted once per second (it was 20% of the tracker's time). */
-let isoSecond = NaN;
-let isoPrefix = '';
-function iso(ms: number): string {
-  const t = Math.floor(ms);
-  const sec = Math.floor(t / 1000);
-  if (sec !== isoSecond) {
-    isoSecond = sec;
-    isoPrefix = new Date(sec * 1000).toISOString().slice(0, 20);
-  }
-  const milli = t - sec * 1000;
-  return `${isoPrefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
-}
-
-function isoOrNull(ms: number | null): string | null {
-  return ms === null ? null : iso(ms);
-}
-
-/** Stable event id: the same signals always give the same id (UUID-shaped, from SHA-1). */
-function eventId(pbx: string, callId: string, key: string, name: string, seq: number, time: number): string {
-  const h = createHash('sha1').update(`${pbx}\0${callId}\0${key}\0${name}\0${seq}\0${time}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }

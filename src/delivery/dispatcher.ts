@@ -17,16 +17,14 @@
  * - 410 Gone disables the webhook until the next updateWebhooks() (config reload); its
  *   rows stay pending in the store.
  */
-import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
-import { Pool } from 'undici';
 import type { WebhookConfig } from '../config/types.js';
-import { signatureHeaders } from './signing.js';
+import { HttpSender, type RequestOutcome } from './http-sender.js';
 import { CircuitBreaker, type BreakerOptions, type Pass } from './breaker.js';
-import { RESPONSE_SNIPPET_BYTES, type DeliveryRow, type Outbox } from './outbox.js';
-import { delayBeforeAttempt, honoursRetryAfter, parseRetryAfter } from './retry.js';
-import type { AttemptResult, DeliverySink, DeliveryStatus, RenderedDelivery } from './types.js';
+import type { DeliveryRow, Outbox } from './outbox.js';
+import { decide } from './retry.js';
+import type { AttemptResult, DeliverySink, RenderedDelivery } from './types.js';
 import { VERSION } from '../version.js';
 
 export interface DispatcherOptions {
@@ -91,8 +89,6 @@ interface InFlight {
 }
 
 const MAX_TIMER_MS = 2_147_483_647;
-/** response bytes read before the rest is discarded */
-const MAX_RESPONSE_READ = 64 * 1024;
 
 export class Dispatcher implements DeliverySink {
   private readonly outbox: Outbox;
@@ -104,7 +100,6 @@ export class Dispatcher implements DeliverySink {
   private readonly perWebhookConcurrency: number;
   private readonly pollIntervalMs: number;
   private readonly pruneIntervalMs: number;
-  private readonly userAgent: string;
 
   private webhooks = new Map<string, WebhookConfig>();
   /** webhooks that answered 410 Gone: disabled until updateWebhooks() */
@@ -112,7 +107,7 @@ export class Dispatcher implements DeliverySink {
   private readonly lanes = new Map<string, Lane>();
   private readonly global: PQueue;
   private readonly queues = new Map<string, PQueue>();
-  private readonly pools = new Map<string, Pool>();
+  private readonly http: HttpSender;
   private readonly breakers = new Map<string, CircuitBreaker>();
   /** lanes waiting for a webhook's open breaker */
   private readonly blocked = new Map<string, Set<Lane>>();
@@ -137,7 +132,7 @@ export class Dispatcher implements DeliverySink {
     this.perWebhookConcurrency = opts.perWebhookConcurrency ?? 16;
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
     this.pruneIntervalMs = opts.pruneIntervalMs ?? 10 * 60_000;
-    this.userAgent = opts.userAgent ?? `callhook/${VERSION}`;
+    this.http = new HttpSender(opts.userAgent ?? `callhook/${VERSION}`, this.now);
     this.global = new PQueue({ concurrency: opts.concurrency ?? 64 });
     this.setWebhooks(opts.webhooks);
     this.outbox.onCommit((rows) => this.onCommitted(rows));
@@ -203,8 +198,7 @@ export class Dispatcher implements DeliverySink {
         await Promise.allSettled(left.map((p) => p.done));
       }
     }
-    await Promise.allSettled([...this.pools.values()].map((p) => p.destroy()));
-    this.pools.clear();
+    await this.http.close();
   }
 
   stats(): DispatcherStats {
@@ -401,16 +395,6 @@ export class Dispatcher implements DeliverySink {
     for (const lane of set) this.pump(lane);
   }
 
-  private poolFor(origin: string): Pool {
-    let p = this.pools.get(origin);
-    if (!p) {
-      // a Pool never follows redirects (undici 7 only does with the redirect interceptor)
-      p = new Pool(origin, { pipelining: 1 });
-      this.pools.set(origin, p);
-    }
-    return p;
-  }
-
   // ---- one attempt ---------------------------------------------------------------------
 
   private async attempt(lane: Lane, row: DeliveryRow): Promise<void> {
@@ -433,7 +417,7 @@ export class Dispatcher implements DeliverySink {
     const done = new Promise<void>((r) => (resolveDone = r));
     this.inflight.set(row.id, { abort: ac, done });
     try {
-      const res = await this.request(row, wh, url, ac);
+      const res = await this.http.send(row, wh, url, ac.signal);
       if (res.aborted === 'shutdown') {
         breaker.release(pass);
         return; // stays pending, sent again on the next start
@@ -451,61 +435,6 @@ export class Dispatcher implements DeliverySink {
     }
   }
 
-  private async request(row: DeliveryRow, wh: WebhookConfig, url: URL, ac: AbortController): Promise<RequestOutcome> {
-    const at = this.now();
-    const body = row.method === 'GET' ? null : row.body;
-    const headers: Record<string, string> = { 'user-agent': this.userAgent };
-    if (body !== null) headers['content-type'] = row.content_type ?? 'application/json';
-    for (const [k, v] of Object.entries(wh.headers)) headers[k.toLowerCase()] = v;
-    Object.assign(headers, signatureHeaders(wh.signing_secret, row.event_id, Math.floor(at / 1000), body));
-
-    const t0 = performance.now();
-    const timer = setTimeout(() => ac.abort('timeout'), wh.timeout_ms);
-    try {
-      const res = await this.poolFor(url.origin).request({
-        path: url.pathname + url.search,
-        method: row.method,
-        headers,
-        body: body ?? undefined,
-        signal: ac.signal,
-      });
-      const chunks: Buffer[] = [];
-      let kept = 0;
-      let read = 0;
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        if (kept < RESPONSE_SNIPPET_BYTES) {
-          chunks.push(chunk);
-          kept += chunk.length;
-        }
-        read += chunk.length;
-        if (read > MAX_RESPONSE_READ) break; // discard the rest (closes the connection)
-      }
-      const snippet = Buffer.concat(chunks).subarray(0, RESPONSE_SNIPPET_BYTES).toString('utf8');
-      return {
-        at,
-        ms: Math.round(performance.now() - t0),
-        status: res.statusCode,
-        retryAfter: parseRetryAfter(res.headers['retry-after'], this.now()),
-        error: null,
-        snippet: snippet.length > 0 ? snippet : null,
-        aborted: null,
-      };
-    } catch (err) {
-      const reason = ac.signal.aborted ? String(ac.signal.reason) : null;
-      return {
-        at,
-        ms: Math.round(performance.now() - t0),
-        status: null,
-        retryAfter: null,
-        error: reason === 'timeout' ? `timeout after ${wh.timeout_ms} ms` : describeRequestError(err),
-        snippet: null,
-        aborted: reason === 'shutdown' ? 'shutdown' : null,
-      };
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   /** records the outcome, updates breaker and counters, logs, and moves the lane on */
   private settle(
     lane: Lane,
@@ -516,32 +445,13 @@ export class Dispatcher implements DeliverySink {
     res: RequestOutcome,
   ): void {
     const attempt = row.attempts + 1;
-    const ok = res.status !== null && res.status >= 200 && res.status < 300;
-    const isGone = res.status === 410;
     const now = this.now();
-    let status: DeliveryStatus;
-    let nextAttemptAt = now;
-    let error = res.error;
-    if (!ok && error === null) {
-      const redirect = res.status !== null && res.status >= 300 && res.status < 400;
-      error = redirect ? `HTTP ${res.status} (redirects are not followed)` : `HTTP ${res.status}`;
-    }
-
-    if (ok) {
-      status = 'delivered';
-    } else if (isGone) {
-      status = 'failed'; // stays pending until the webhook is re-enabled by a reload
-    } else {
-      const schedule = wh.retry.schedule_ms;
-      const delay = delayBeforeAttempt(schedule, attempt - row.retry_from + 1, this.random);
-      if (delay === null) {
-        status = 'dead';
-      } else {
-        status = 'failed';
-        const wait = honoursRetryAfter(res.status) && res.retryAfter !== null ? Math.max(delay, res.retryAfter) : delay;
-        nextAttemptAt = now + wait;
-      }
-    }
+    const { ok, gone: isGone, status, nextAttemptAt, error } = decide(res.status, res.error, res.retryAfter, {
+      schedule: wh.retry.schedule_ms,
+      attemptInSchedule: attempt - row.retry_from + 1,
+      now,
+      random: this.random,
+    });
 
     // breaker first (pure state), so a failing store write cannot leave a probe slot taken.
     // Only an unhealthy endpoint counts against it (no answer, timeout, 5xx, 429).
@@ -641,21 +551,3 @@ export class Dispatcher implements DeliverySink {
     }
   }
 }
-
-interface RequestOutcome {
-  /** epoch ms the attempt started */
-  at: number;
-  ms: number;
-  status: number | null;
-  retryAfter: number | null;
-  error: string | null;
-  snippet: string | null;
-  aborted: 'shutdown' | null;
-}
-
-function describeRequestError(err: unknown): string {
-  const e = err as { code?: string; message?: string };
-  if (e?.code && e.message && !e.message.includes(e.code)) return `${e.code}: ${e.message}`;
-  return e?.message ?? String(err);
-}
-

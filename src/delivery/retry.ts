@@ -3,6 +3,7 @@
  * that a receiver coming back is not hit by every queued delivery at the same instant,
  * and the `Retry-After` a receiver may send with 429/503.
  */
+import type { DeliveryStatus } from './types.js';
 
 /** jitter amplitude: a delay d becomes d * (1 ± JITTER) */
 export const JITTER = 0.15;
@@ -47,4 +48,37 @@ export function parseRetryAfter(value: string | string[] | undefined, nowMs: num
 /** statuses whose Retry-After we honour */
 export function honoursRetryAfter(status: number | null): boolean {
   return status === 429 || status === 503;
+}
+
+export interface Decision {
+  ok: boolean;
+  /** 410 Gone: the webhook is disabled until a reload; the delivery stays pending */
+  gone: boolean;
+  /** `failed` = another attempt is scheduled at nextAttemptAt */
+  status: DeliveryStatus;
+  nextAttemptAt: number;
+  /** what went wrong, as `callhook deliveries` shows it (null when delivered) */
+  error: string | null;
+}
+
+/**
+ * What an attempt's outcome means for its delivery: delivered (2xx); parked (410); or the
+ * next attempt of the schedule (the later of its jittered delay and a 429/503 Retry-After);
+ * or dead when the schedule has run out. 3xx is a failure: redirects are not followed.
+ */
+export function decide(
+  httpStatus: number | null,
+  requestError: string | null,
+  retryAfterMs: number | null,
+  at: { schedule: readonly number[]; attemptInSchedule: number; now: number; random: () => number },
+): Decision {
+  const ok = httpStatus !== null && httpStatus >= 200 && httpStatus < 300;
+  if (ok) return { ok, gone: false, status: 'delivered', nextAttemptAt: at.now, error: null };
+  const redirect = httpStatus !== null && httpStatus >= 300 && httpStatus < 400;
+  const error = requestError ?? (redirect ? `HTTP ${httpStatus} (redirects are not followed)` : `HTTP ${httpStatus}`);
+  if (httpStatus === 410) return { ok, gone: true, status: 'failed', nextAttemptAt: at.now, error };
+  const delay = delayBeforeAttempt(at.schedule, at.attemptInSchedule, at.random);
+  if (delay === null) return { ok, gone: false, status: 'dead', nextAttemptAt: at.now, error };
+  const wait = honoursRetryAfter(httpStatus) && retryAfterMs !== null ? Math.max(delay, retryAfterMs) : delay;
+  return { ok, gone: false, status: 'failed', nextAttemptAt: at.now + wait, error };
 }

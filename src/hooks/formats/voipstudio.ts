@@ -21,9 +21,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { CallEvent } from '../../calls/events.js';
-import type { WebhookConfig } from '../../config/types.js';
 import { causeText } from '../../calls/causes.js';
-import { localSide, renderFormat, ymdHis, type PayloadFormat, type RenderCache, type RenderedPayload } from './common.js';
+import { localSide, ymdHis, type PayloadFormat } from './common.js';
 
 const SENT = new Set<string>([
   'call.initial',

@@ -22,7 +22,7 @@
  */
 import type { CallEvent } from '../../calls/events.js';
 import type { WebhookConfig } from '../../config/types.js';
-import { endpointNumber, isoSeconds, renderFormat, type PayloadFormat, type RenderCache, type RenderedPayload } from './common.js';
+import { endpointNumber, isoSeconds, type PayloadFormat } from './common.js';
 
 export type VoisoEvent = 'inbound.call.answered' | 'inbound.call.hangup' | 'outbound.call.answered' | 'outbound.call.hangup';
 

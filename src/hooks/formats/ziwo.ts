@@ -15,8 +15,7 @@
  * - `flags` are booleans: inbound, outbound, internal, queue, onHold, missed, recorded.
  */
 import type { CallEvent, EventName } from '../../calls/events.js';
-import type { WebhookConfig } from '../../config/types.js';
-import { epochMicros, normalizedIso, renderFormat, type PayloadFormat, type RenderCache, type RenderedPayload } from './common.js';
+import { epochMicros, normalizedIso, type PayloadFormat } from './common.js';
 
 const TYPES: Partial<Record<EventName, string>> = {
   'call.initial': 'initiated',

@@ -24,7 +24,7 @@ export class AmiConnection implements PbxConnection {
   constructor(
     public config: PbxConfig,
     private readonly onSignals: SignalHandler,
-    private readonly logger: Logger,
+    logger: Logger,
     keepVariables: string[],
     wants: (name: string, keepVariables: readonly string[]) => boolean,
   ) {
