@@ -13,7 +13,7 @@ import { verifySignature } from './helpers/verify.js';
 import { readCapture } from '../src/pbx/capture.js';
 import { startAmiReplayServer, type AmiReplayServer } from '../src/demo/ami-replay-server.js';
 import { simulate } from '../src/simulate.js';
-import { configFrom, tempDir, writeConfig } from './helpers/config.js';
+import { asteriskPbxYaml, configFrom, tempDir, writeConfig } from './helpers/config.js';
 import { spawnDaemon, until, type DaemonProcess } from './helpers/daemon.js';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
 
@@ -26,16 +26,7 @@ const SCENARIOS = [
 const SIGNING = 'whsec_dGVzdC1zaWduaW5nLXNlY3JldC1mb3ItY2FsbGhvb2s=';
 
 function daemonYaml(port: number, receiverUrl: string, dir: string, extra = ''): string {
-  return `
-pbx:
-  - name: pbx1
-    type: asterisk
-    host: 127.0.0.1
-    port: ${port}
-    username: callhook
-    secret: \${AMI_SECRET}
-    trunks: ["PJSIP/caller*", "PJSIP/external*"]
-    ping_interval: 1s
+  return `${asteriskPbxYaml(port, '    trunks: ["PJSIP/caller*", "PJSIP/external*"]\n    ping_interval: 1s')}
 webhooks:
   - name: crm
     url: ${receiverUrl}/hooks/calls

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { CallEvent } from '../src/calls/events.js';
 import { readCapture } from '../src/pbx/capture.js';
 import { startAmiReplayServer, type ReplayCapture } from '../src/demo/ami-replay-server.js';
-import { tempDir, writeConfig } from './helpers/config.js';
+import { asteriskPbxYaml, tempDir, writeConfig } from './helpers/config.js';
 import { CLI, spawnDaemon, until, type DaemonProcess } from './helpers/daemon.js';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
 
@@ -25,7 +25,8 @@ afterEach(async () => {
 });
 
 function capture(name: string): ReplayCapture {
-  return readCapture(join(FIX, `${name}.ami`));
+  const c = readCapture(join(FIX, `${name}.ami`));
+  return { bytes: c.bytes, chunks: c.chunks ?? undefined };
 }
 
 /** capture `name` with `frame` inserted before the first message of event `before` */
@@ -47,17 +48,7 @@ async function receiver(): Promise<Receiver> {
   return r;
 }
 
-function pbxYaml(port: number, extra = ''): string {
-  return `
-pbx:
-  - name: pbx1
-    type: asterisk
-    host: 127.0.0.1
-    port: ${port}
-    username: callhook
-    secret: \${AMI_SECRET}
-${extra}`;
-}
+const pbxYaml = asteriskPbxYaml;
 
 function start(yaml: string, env: NodeJS.ProcessEnv = { AMI_SECRET: SECRET }): { daemon: DaemonProcess; file: string; dir: string } {
   const dir = tempDir();

@@ -31,3 +31,16 @@ pbx:
 webhooks: []
 storage: {path: /tmp/callhook-unused}
 `;
+
+/** the `pbx:` section for one Asterisk on 127.0.0.1:port as user callhook, secret from $AMI_SECRET; `extra` lines go inside the entry */
+export function asteriskPbxYaml(port: number, extra = ''): string {
+  return `
+pbx:
+  - name: pbx1
+    type: asterisk
+    host: 127.0.0.1
+    port: ${port}
+    username: callhook
+    secret: \${AMI_SECRET}
+${extra}`;
+}

@@ -4,9 +4,10 @@
  * test, each with its own daemon, so LIVE_RECORD=DIR keeps each flow as its own capture.
  */
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CallEvent } from '../../src/calls/events.js';
-import { LIVE, maybeRecord, shape, sipp, SIPP_AST, startAsterisk, startCallhook, type Callhook, type Pbx } from './harness.js';
+import { asteriskPbxYaml } from '../helpers/config.js';
+import { LIVE, livePbx, shape, sipp, SIPP_AST, startAsterisk, startCallhook } from './harness.js';
 
 const PORTS = {
   ASTERISK_SIP_PORT: 5700, ASTERISK_AMI_PORT: 15738,
@@ -15,31 +16,9 @@ const PORTS = {
   ASTERISK_RTP_START: 21000, ASTERISK_RTP_END: 21399,
 };
 
-let pbx: Pbx;
-let ch: Callhook | null = null;
+const live = livePbx(() => startAsterisk(PORTS), 'ami');
 
-beforeAll(() => {
-  if (LIVE.ready) pbx = startAsterisk(PORTS);
-});
-afterAll(() => pbx?.stop());
-afterEach(async (ctx) => {
-  if (ch) {
-    maybeRecord(ch, `live-${ctx.task.name.replace(/\W+/g, '-').slice(0, 40)}.ami`);
-    await ch.stop();
-  }
-  ch = null;
-});
-
-const pbxYaml = (port: number) => `
-pbx:
-  - name: pbx1
-    type: asterisk
-    host: 127.0.0.1
-    port: ${port}
-    username: callhook
-    secret: \${AMI_SECRET}
-    trunks: ["PJSIP/caller*", "PJSIP/external*"]
-`;
+const pbxYaml = (port: number) => asteriskPbxYaml(port, '    trunks: ["PJSIP/caller*", "PJSIP/external*"]\n');
 
 const sip = () => `127.0.0.1:${PORTS.ASTERISK_SIP_PORT}`;
 /** a phone that rings (180), answers after 1.5 s and waits for the BYE */
@@ -54,7 +33,7 @@ const reporting = (evs: CallEvent[]) => evs.find((e) => e.event_name === 'call.r
 
 describe.skipIf(!LIVE.ready)('live Asterisk', () => {
   it('inbound answered: the agent leg rings, connects and hangs up; the caller is the trunk', async () => {
-    ch = await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT);
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT));
     const agent = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
     expect(await dial('caller', 6100, '100').done).toBe(0);
     await agent.done;
@@ -71,7 +50,7 @@ describe.skipIf(!LIVE.ready)('live Asterisk', () => {
   });
 
   it('outbound by an agent with a dial prefix: the agent leg rings while the far end rings; direction out from the first event; dst is the number the trunk was sent', async () => {
-    ch = await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT);
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT));
     const far = answer('external', PORTS.ASTERISK_EXTERNAL_PORT);
     expect(await dial('agent1', 6110, '915557654321').done).toBe(0);
     await far.done;
@@ -89,7 +68,7 @@ describe.skipIf(!LIVE.ready)('live Asterisk', () => {
   });
 
   it('internal: agent to agent, both legs ring, direction internal', async () => {
-    ch = await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT);
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT));
     const agent2 = answer('agent2', PORTS.ASTERISK_AGENT2_PORT);
     expect(await dial('agent1', 6120, '101').done).toBe(0);
     await agent2.done;
@@ -101,7 +80,7 @@ describe.skipIf(!LIVE.ready)('live Asterisk', () => {
   });
 
   it('ring group through Local channels: the real endpoints, no helper legs, the loser not missed', async () => {
-    ch = await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT);
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT));
     const a1 = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
     const a2 = sipp(['-sf', join(SIPP_AST, 'uas_ring_no_answer.xml'), '-p', String(PORTS.ASTERISK_AGENT2_PORT), '-key', 'local_user', 'agent2']);
     expect(await dial('caller', 6130, '400').done).toBe(0);
@@ -116,10 +95,10 @@ describe.skipIf(!LIVE.ready)('live Asterisk', () => {
   });
 
   it('a recorded call: recording_url is the template filled in with the file MixMonitor wrote', async () => {
-    ch = await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT, `calls:
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT, `calls:
   recording_variable: MIXMONITOR_FILENAME
   recording_url: "https://pbx.example.com/rec/{{recording_file}}"
-`);
+`));
     const agent = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
     expect(await dial('caller', 6140, '500').done).toBe(0);
     await agent.done;
@@ -135,7 +114,7 @@ describe.skipIf(!LIVE.ready)('live Asterisk', () => {
   });
 
   it("names come through unescaped: Seán O'Brien", async () => {
-    ch = await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT);
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT));
     const agent = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
     expect(await dial('caller3', 6150, '100').done).toBe(0);
     await agent.done;
@@ -144,7 +123,7 @@ describe.skipIf(!LIVE.ready)('live Asterisk', () => {
   });
 
   it('queue: the caller waits in the queue, one agent answers, the ring-all loser is not missed', async () => {
-    ch = await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT);
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT));
     const a1 = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
     const a2 = sipp(['-sf', join(SIPP_AST, 'uas_ring_no_answer.xml'), '-p', String(PORTS.ASTERISK_AGENT2_PORT), '-key', 'local_user', 'agent2']);
     expect(await dial('caller', 6160, '200', 5000, 'uac_call_bye.xml').done).toBe(0);
@@ -158,7 +137,7 @@ describe.skipIf(!LIVE.ready)('live Asterisk', () => {
   });
 
   it('hold and DTMF by the caller', async () => {
-    ch = await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT);
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT));
     const a1 = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
     expect(await dial('caller', 6170, '100', 1000, 'uac_hold.xml').done).toBe(0);
     await a1.done;

@@ -4,9 +4,9 @@
  * receiver gets. The same flows as asterisk.live.test.ts, where FreeSWITCH has them.
  */
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CallEvent } from '../../src/calls/events.js';
-import { LIVE, maybeRecord, shape, sipp, SIPP_FS, startCallhook, startFreeswitch, type Callhook, type Pbx } from './harness.js';
+import { LIVE, livePbx, shape, sipp, SIPP_FS, startCallhook, startFreeswitch } from './harness.js';
 
 const PORTS = {
   FREESWITCH_SIP_PORT: 5800, FREESWITCH_ESL_PORT: 18821, FREESWITCH_ESL_PASSWORD: 'live-esl-secret',
@@ -16,20 +16,7 @@ const PORTS = {
 /** where the FreeSWITCH template's outbound route (9 + number) sends the carrier leg */
 const CARRIER_PORT = 5890;
 
-let pbx: Pbx;
-let ch: Callhook | null = null;
-
-beforeAll(() => {
-  if (LIVE.ready) pbx = startFreeswitch(PORTS);
-});
-afterAll(() => pbx?.stop());
-afterEach(async (ctx) => {
-  if (ch) {
-    maybeRecord(ch, `live-${ctx.task.name.replace(/\W+/g, '-').slice(0, 40)}.esl`);
-    await ch.stop();
-  }
-  ch = null;
-});
+const live = livePbx(() => startFreeswitch(PORTS), 'esl');
 
 // FreeSWITCH has one sofia profile here: carriers and callers are sofia/internal/<number>
 const pbxYaml = (port: number) => `
@@ -53,7 +40,7 @@ const reporting = (evs: CallEvent[]) => evs.find((e) => e.event_name === 'call.r
 
 describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
   it('inbound answered: the agent leg rings, connects and hangs up; the caller is the trunk', async () => {
-    ch = await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT);
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
     const agent = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
     expect(await dial('15551230001', 'Alice', 6200, '100').done).toBe(0);
     await agent.done;
@@ -69,7 +56,7 @@ describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
   });
 
   it('outbound by an agent with a dial prefix: the agent leg rings, direction out from the first event, dst is the number the carrier got', async () => {
-    ch = await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT);
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
     const far = answer('15557654321', CARRIER_PORT);
     expect(await dial('agent1', 'Agent One', 6210, '915557654321').done).toBe(0);
     await far.done;
@@ -87,7 +74,7 @@ describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
   });
 
   it('internal: agent to agent, both legs ring, direction internal', async () => {
-    ch = await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT);
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
     const agent2 = answer('agent2', PORTS.FREESWITCH_AGENT2_PORT);
     expect(await dial('agent1', 'Agent One', 6220, '101').done).toBe(0);
     await agent2.done;
@@ -99,7 +86,7 @@ describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
   });
 
   it('queue: the caller waits in mod_callcenter, an agent answers', async () => {
-    ch = await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT);
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
     const a1 = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
     const a2 = answer('agent2', PORTS.FREESWITCH_AGENT2_PORT);
     expect(await dial('15551230002', 'Bob', 6230, '200', 6000).done).toBe(0);
@@ -115,7 +102,7 @@ describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
   });
 
   it('hold by the caller', async () => {
-    ch = await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT);
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
     const a1 = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
     expect(await dial('15551230001', 'Alice', 6240, '100', 1000, 'uac_hold.xml').done).toBe(0);
     await a1.done;

@@ -10,6 +10,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { CallEvent } from '../../src/calls/events.js';
 import { tempDir, writeConfig } from '../helpers/config.js';
 import { spawnDaemon, until, type DaemonProcess } from '../helpers/daemon.js';
@@ -65,7 +66,7 @@ export interface Pbx {
 }
 
 /** Asterisk with the kit's lab config, our extra dialplan (test/live/asterisk-etc) and the documented AMI user */
-export function startAsterisk(ports: Record<string, number>): Pbx {
+export function startAsterisk(ports: Record<string, number | string>): Pbx {
   const dir = tempDir('ast-');
   const templates = join(dir, 'templates');
   mkdirSync(templates);
@@ -81,7 +82,7 @@ export function startAsterisk(ports: Record<string, number>): Pbx {
   return { env: parseEnv(out), dir: pbxDir, stop: () => execFileSync(join(KIT, 'asterisk.sh'), ['stop', pbxDir], { stdio: 'inherit' }) };
 }
 
-export function startFreeswitch(ports: Record<string, number>): Pbx {
+export function startFreeswitch(ports: Record<string, number | string>): Pbx {
   const dir = tempDir('fs-');
   const pbxDir = join(dir, 'pbx');
   const env: NodeJS.ProcessEnv = { ...process.env, FREESWITCH_STOP_TIMEOUT: '2' };
@@ -224,4 +225,31 @@ export function maybeRecord(ch: Callhook, name: string): void {
   if (!dir) return;
   mkdirSync(dir, { recursive: true });
   ch.proxy.save(join(dir, name));
+}
+
+/**
+ * One PBX for a live test file, started before its tests and stopped after them, and one
+ * callhook per test (kept as a capture under LIVE_RECORD). Returns a getter for the PBX and
+ * `use()`, which a test calls with its own daemon.
+ */
+export function livePbx(start: () => Pbx, ext: 'ami' | 'esl'): { pbx: () => Pbx; use(c: Callhook): Callhook } {
+  let pbx: Pbx | undefined;
+  let current: Callhook | null = null;
+  beforeAll(() => {
+    if (LIVE.ready) pbx = start();
+  });
+  afterAll(() => pbx?.stop());
+  afterEach(async (ctx) => {
+    if (!current) return;
+    maybeRecord(current, `live-${ctx.task.name.replace(/\W+/g, '-').slice(0, 40)}.${ext}`);
+    await current.stop();
+    current = null;
+  });
+  return {
+    pbx: () => pbx!,
+    use(c) {
+      current = c;
+      return c;
+    },
+  };
 }
