@@ -59,7 +59,7 @@ export class Pipeline {
         events = tracker.apply(sig);
       } catch (err) {
         // a tracker bug must not take the daemon down: log the signal that caused it
-        this.logger.error({ err, pbx: pbxName, signal: sig.kind, raw: sig.raw }, 'tracker failed on a signal; skipped');
+        this.logger.error({ err, pbx: pbxName, signal: sig.kind, pbxEvent: sig.pbxEvent }, 'tracker failed on a signal; skipped');
         continue;
       }
       for (const ev of events) this.emit(ev);
@@ -68,7 +68,7 @@ export class Pipeline {
 
   /** The daemon's clock, for orphan legs. */
   tick(now: number): void {
-    for (const name of this.trackers.keys()) this.handle(name, [{ kind: 'tick', time: now, raw: 'tick' }]);
+    for (const name of this.trackers.keys()) this.handle(name, [{ kind: 'tick', time: now, pbxEvent: 'tick' }]);
   }
 
   /**

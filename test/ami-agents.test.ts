@@ -23,7 +23,7 @@ describe('timestamps', () => {
     const ev = decoder.push(Buffer.from(frame('Timestamp: 1795268179.319000\r\n') + frame('')), received).flatMap((s) => tracker.apply(s));
     // two lone legs: their call.initial waits for routing, at most ROUTING_WAIT_MS on the daemon's clock
     expect(ev).toEqual([]);
-    ev.push(...tracker.apply({ kind: 'tick', time: 0, raw: 'tick' }), ...tracker.apply({ kind: 'tick', time: ROUTING_WAIT_MS, raw: 'tick' }));
+    ev.push(...tracker.apply({ kind: 'tick', time: 0, pbxEvent: 'tick' }), ...tracker.apply({ kind: 'tick', time: ROUTING_WAIT_MS, pbxEvent: 'tick' }));
     expect(ev.map((e) => e.event_time)).toEqual([new Date(1795268179319).toISOString(), new Date(received).toISOString()]);
   });
 });

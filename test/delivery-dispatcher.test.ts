@@ -148,7 +148,7 @@ describe('Dispatcher', () => {
     const delivered = lines.filter((l) => l.msg === 'webhook delivered');
     expect(delivered).toHaveLength(12);
     expect(delivered[0]).toMatchObject({ level: 30, event: 'call.ringing', webhook: 'crm', status: 200 });
-    expect(Object.keys(delivered[0])).toEqual(expect.arrayContaining(['call_id', 'attempt', 'ms']));
+    expect(Object.keys(delivered[0])).toEqual(expect.arrayContaining(['call_key', 'attempt', 'ms']));
     expect(lines.some((l) => l.level === 40 && typeof l.reason === 'string')).toBe(true);
     const all = s.logs.join('\n');
     expect(all).not.toContain('TOPSECRET');

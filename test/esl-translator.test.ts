@@ -228,7 +228,7 @@ describe('EslTranslator edge cases', () => {
     const tr = new EslTranslator({ pbxName: 'fs1' });
     const st = (status: string) =>
       tr.translate({ ...base, 'Event-Name': 'CUSTOM', 'Event-Subclass': 'callcenter::info', 'CC-Action': 'agent-status-change', 'CC-Agent': 'agent1', 'CC-Agent-Status': status }, 0);
-    expect(st('Available')).toMatchObject([{ kind: 'agent.status', action: 'login', member: 'agent1', raw: 'agent-status-change' }]);
+    expect(st('Available')).toMatchObject([{ kind: 'agent.status', action: 'login', member: 'agent1', pbxEvent: 'agent-status-change' }]);
     expect(st('On Break')).toMatchObject([{ action: 'paused' }]);
     expect(st('Available')).toMatchObject([{ action: 'unpaused' }]);
     expect(st('Available')).toEqual([]);

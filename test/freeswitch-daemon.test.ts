@@ -239,7 +239,7 @@ describe('the login resync is applied where its reply ends in the stream', () =>
     expect(signals.map((s) => s.kind)).toEqual(['resync', 'leg.created', 'leg.dialed']);
     // the new leg is live: no reconciled hangup for it (its call.initial waits for routing, at most ROUTING_WAIT_MS)
     expect(events).toEqual([]);
-    events.push(...tracker.apply({ kind: 'tick', time: 0, raw: 'tick' }), ...tracker.apply({ kind: 'tick', time: ROUTING_WAIT_MS, raw: 'tick' }));
+    events.push(...tracker.apply({ kind: 'tick', time: 0, pbxEvent: 'tick' }), ...tracker.apply({ kind: 'tick', time: ROUTING_WAIT_MS, pbxEvent: 'tick' }));
     expect(events.map(shape)).toEqual(['call.initial LOCAL_USER INITIAL sofia/internal/agent1']);
     expect(tracker.activeLegs).toBe(1);
     expect(conn.stats().connected).toBe(true);

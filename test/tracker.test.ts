@@ -83,7 +83,7 @@ describe('AMI decode + tracker', () => {
 
 describe('tracker memory', () => {
   const created = (legId: string, callId: string, time: number): Signal => ({
-    kind: 'leg.created', time, raw: 'Newchannel', callId, legId, channel: `PJSIP/agent1-${legId}`, endpoint: 'PJSIP/agent1',
+    kind: 'leg.created', time, pbxEvent: 'Newchannel', callId, legId, channel: `PJSIP/agent1-${legId}`, endpoint: 'PJSIP/agent1',
     number: '2001', name: 'Agent One', exten: '100', dialplanContext: 'from-agent',
   });
 
@@ -98,11 +98,11 @@ describe('tracker memory', () => {
   it('an orphan leg (no signal for orphan_timeout) is closed on the next tick, as reconciled', () => {
     const tracker = new CallTracker({ pbx, source: 'ami', orphanTimeoutMs: 60_000 });
     // idle time is measured on the daemon's clock (ticks), whatever the PBX's event times say
-    tracker.apply({ kind: 'tick', time: 0, raw: 'tick' });
+    tracker.apply({ kind: 'tick', time: 0, pbxEvent: 'tick' });
     tracker.apply(created('1.1', '1.1', 5_000_000_000));
-    tracker.apply({ kind: 'leg.answered', time: 1_000, raw: 'Newstate', callId: '1.1', legId: '1.1' });
-    expect(tracker.apply({ kind: 'tick', time: 30_000, raw: 'tick' })).toEqual([]);
-    const ev = tracker.apply({ kind: 'tick', time: 61_001, raw: 'tick' });
+    tracker.apply({ kind: 'leg.answered', time: 1_000, pbxEvent: 'Newstate', callId: '1.1', legId: '1.1' });
+    expect(tracker.apply({ kind: 'tick', time: 30_000, pbxEvent: 'tick' })).toEqual([]);
+    const ev = tracker.apply({ kind: 'tick', time: 61_001, pbxEvent: 'tick' });
     expect(ev.map((e) => e.event_name)).toEqual(['call.hangup', 'call.reporting']);
     expect(ev[0].signal.reconciled).toBe(true);
     expect(tracker.activeCalls).toBe(0);
@@ -112,7 +112,7 @@ describe('tracker memory', () => {
     const tracker = new CallTracker({ pbx, source: 'ami' });
     tracker.apply(created('1.1', '1.1', 0));
     const ev: CallEvent[] = tracker.apply({
-      kind: 'resync', time: 5_000, raw: 'CoreShowChannels',
+      kind: 'resync', time: 5_000, pbxEvent: 'CoreShowChannels',
       live: [{ callId: '2.1', legId: '2.1', channel: 'PJSIP/agent2-00000009', endpoint: 'PJSIP/agent2', number: '2002', name: null, exten: '101', answered: true }],
     });
     expect(ev.map((e) => `${e.event_name} ${e.leg_id} ${e.signal.reconciled}`)).toEqual([
@@ -127,8 +127,8 @@ describe('tracker memory', () => {
 
   it('signals about unknown legs are ignored', () => {
     const tracker = new CallTracker({ pbx, source: 'ami' });
-    expect(tracker.apply({ kind: 'leg.hangup', time: 0, raw: 'Hangup', callId: 'x', legId: 'x', cause: 16, causeName: null, sipStatus: null, byEndpoint: true })).toEqual([]);
-    expect(tracker.apply({ kind: 'leg.dtmf', time: 0, raw: 'DTMFEnd', callId: 'x', legId: 'x', digit: '1', durationMs: 100 })).toEqual([]);
+    expect(tracker.apply({ kind: 'leg.hangup', time: 0, pbxEvent: 'Hangup', callId: 'x', legId: 'x', cause: 16, causeName: null, sipStatus: null, byEndpoint: true })).toEqual([]);
+    expect(tracker.apply({ kind: 'leg.dtmf', time: 0, pbxEvent: 'DTMFEnd', callId: 'x', legId: 'x', digit: '1', durationMs: 100 })).toEqual([]);
   });
 });
 

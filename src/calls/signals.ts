@@ -13,7 +13,7 @@ interface Base {
   /** epoch ms */
   time: number;
   /** the PBX event that produced this signal, e.g. "DialEnd" or "CHANNEL_ANSWER" (payload `signal.event`) */
-  raw: string;
+  pbxEvent: string;
 }
 
 interface LegRef extends Base {
@@ -171,7 +171,7 @@ export interface Resync extends Base {
 export interface Tick {
   kind: 'tick';
   time: number;
-  raw: 'tick';
+  pbxEvent: 'tick';
 }
 
 export type Signal =

@@ -86,7 +86,7 @@ export class CallTracker {
         if (!caller || !peer) break;
         if (!peer.parentId && peer.id !== this.calls.get(peer.callId)?.originatorId) peer.parentId = caller.id;
         const call = this.calls.get(caller.callId);
-        if (call && caller.id === call.originatorId) this.endIvr(call, sig.time, sig.raw, out);
+        if (call && caller.id === call.originatorId) this.endIvr(call, sig.time, sig.pbxEvent, out);
         // the number a trunk was sent is the outside number (without the dial prefix the agent dialled)
         if (call && sig.dialled && (!call.dst || peer.trunk)) call.dst = sig.dialled;
         // the PBX has decided where the call goes: the originator's call.initial can say so
@@ -109,7 +109,7 @@ export class CallTracker {
         const call = leg && this.calls.get(leg.callId);
         if (!leg || !call) break;
         call.digits += sig.digit;
-        const ev = this.event(call, leg, 'call.dtmf', 'CALL', sig.time, sig.raw);
+        const ev = this.event(call, leg, 'call.dtmf', 'CALL', sig.time, sig.pbxEvent);
         ev.dtmf = {
           digit: sig.digit,
           pressed_by: leg.id === call.originatorId ? 'caller' : 'callee',
@@ -138,7 +138,7 @@ export class CallTracker {
         const leg = this.touch(sig.legId, sig.time);
         const call = leg && this.calls.get(leg.callId);
         if (!leg || !call) break;
-        if (leg.id === call.originatorId) this.endIvr(call, sig.time, sig.raw, out);
+        if (leg.id === call.originatorId) this.endIvr(call, sig.time, sig.pbxEvent, out);
         const stay: Stay = {
           legId: leg.id,
           queue: sig.queue,
@@ -154,7 +154,7 @@ export class CallTracker {
           offered: new Set(),
         };
         call.stays.push(stay);
-        out.push(this.stayEvent(call, stay, 'call.initial', null, sig.time, sig.raw));
+        out.push(this.stayEvent(call, stay, 'call.initial', null, sig.time, sig.pbxEvent));
         break;
       }
       case 'queue.offer': {
@@ -172,7 +172,7 @@ export class CallTracker {
         if (t.event) {
           stay.state = t.next;
           stay.ringingAt = sig.time;
-          out.push(this.stayEvent(call, stay, t.event, prev, sig.time, sig.raw));
+          out.push(this.stayEvent(call, stay, t.event, prev, sig.time, sig.pbxEvent));
         }
         break;
       }
@@ -183,14 +183,14 @@ export class CallTracker {
         if (!call || !stay) break;
         if (sig.position !== null) stay.position = sig.position;
         stay.waitSeconds = sig.waitSeconds;
-        this.endStay(call, stay, sig.disposition, sig.time, sig.raw, out);
-        this.maybeFinish(call, sig.time, sig.raw, out);
+        this.endStay(call, stay, sig.disposition, sig.time, sig.pbxEvent, out);
+        this.maybeFinish(call, sig.time, sig.pbxEvent, out);
         break;
       }
       case 'agent.status': {
         const name = `agent.${sig.action}` as EventName;
         out.push({
-          ...this.blank(name, 'AGENT', sig.time, sig.raw, this.nextAgentSeq(sig.member), null, `${sig.member}|${sig.queue}`),
+          ...this.blank(name, 'AGENT', sig.time, sig.pbxEvent, this.nextAgentSeq(sig.member), null, `${sig.member}|${sig.queue}`),
           agent: { member: sig.member, name: sig.memberName, queue: sig.queue, reason: sig.reason },
           queue: sig.queue ? { name: sig.queue, position: null, wait_seconds: null, disposition: null } : null,
           endpoint: sig.member,
@@ -283,7 +283,7 @@ export class CallTracker {
     call.legs.set(leg.id, leg);
     this.legs.set(leg.id, leg);
     if (isLocal(leg)) {
-      const ev = this.event(call, leg, 'call.initial', 'LOCAL_USER', sig.time, sig.raw);
+      const ev = this.event(call, leg, 'call.initial', 'LOCAL_USER', sig.time, sig.pbxEvent);
       if (reconciled) ev.signal.reconciled = true;
       if (leg.id === call.originatorId && !reconciled) this.heldInitial.set(call.id, { call, ev, since: this.clock });
       else out.push(ev);
@@ -320,7 +320,7 @@ export class CallTracker {
     const leg = this.drive(sig.legId, 'answer', sig, out);
     if (!leg) return;
     const call = this.calls.get(leg.callId);
-    if (call && leg.id === call.originatorId && !call.ivr) this.startIvr(call, leg, sig.time, sig.raw, out);
+    if (call && leg.id === call.originatorId && !call.ivr) this.startIvr(call, leg, sig.time, sig.pbxEvent, out);
     if (!call || !leg.memberOf) return;
     // a queue member answered: the caller's stay in that queue is connected
     const stay = call.stays.find((s) => s.queue === leg.memberOf && s.endedAt === null && s.connectedAt === null);
@@ -331,7 +331,7 @@ export class CallTracker {
     stay.state = t.next;
     stay.connectedAt = sig.time;
     stay.memberLegId = leg.id;
-    out.push(this.stayEvent(call, stay, t.event, prev, sig.time, sig.raw));
+    out.push(this.stayEvent(call, stay, t.event, prev, sig.time, sig.pbxEvent));
   }
 
   private onHold(legId: string, on: boolean, sig: Signal, out: CallEvent[]): void {
@@ -345,7 +345,7 @@ export class CallTracker {
       const t = transition(prev, on ? 'hold' : 'unhold');
       if (!t.event) continue;
       leg.state = t.next;
-      const ev = this.event(call, leg, t.event, 'LOCAL_USER', sig.time, sig.raw, prev);
+      const ev = this.event(call, leg, t.event, 'LOCAL_USER', sig.time, sig.pbxEvent, prev);
       ev.hold = { by: leg.id === holder.id ? 'local' : 'remote' };
       out.push(ev);
     }
@@ -355,7 +355,7 @@ export class CallTracker {
     const leg = this.touch(sig.legId, sig.time);
     const call = leg && this.calls.get(leg.callId);
     if (!leg || !call || leg.state === 'HANGUP') return;
-    if (leg.id === call.originatorId) this.endIvr(call, sig.time, sig.raw, out);
+    if (leg.id === call.originatorId) this.endIvr(call, sig.time, sig.pbxEvent, out);
     leg.endedAt = sig.time;
     leg.cause = sig.cause;
     leg.causeName = sig.causeName ?? nameOfCause(sig.cause);
@@ -369,10 +369,10 @@ export class CallTracker {
     const t = transition(prev, 'hangup');
     leg.state = t.next;
     if (isLocal(leg) && t.event) {
-      if (leg.missed) out.push(this.event(call, leg, 'call.missed', 'LOCAL_USER', sig.time, sig.raw, prev, sig.reconciled));
-      out.push(this.event(call, leg, t.event, 'LOCAL_USER', sig.time, sig.raw, prev, sig.reconciled));
+      if (leg.missed) out.push(this.event(call, leg, 'call.missed', 'LOCAL_USER', sig.time, sig.pbxEvent, prev, sig.reconciled));
+      out.push(this.event(call, leg, t.event, 'LOCAL_USER', sig.time, sig.pbxEvent, prev, sig.reconciled));
     }
-    this.maybeFinish(call, sig.time, sig.raw, out);
+    this.maybeFinish(call, sig.time, sig.pbxEvent, out);
   }
 
   private onResync(sig: Resync, out: CallEvent[]): void {
@@ -388,7 +388,7 @@ export class CallTracker {
         {
           kind: 'leg.created',
           time: sig.time,
-          raw: sig.raw,
+          pbxEvent: sig.pbxEvent,
           callId: l.callId,
           legId: l.legId,
           channel: l.channel,
@@ -404,7 +404,7 @@ export class CallTracker {
       );
       if (leg && l.answered) {
         const before = out.length;
-        this.drive(leg.id, 'answer', { time: sig.time, raw: sig.raw }, out);
+        this.drive(leg.id, 'answer', { time: sig.time, pbxEvent: sig.pbxEvent }, out);
         for (let i = before; i < out.length; i++) out[i].signal.reconciled = true;
       }
     }
@@ -438,23 +438,23 @@ export class CallTracker {
     return true;
   }
 
-  private startIvr(call: Call, leg: Leg, time: number, raw: string, out: CallEvent[]): void {
+  private startIvr(call: Call, leg: Leg, time: number, pbxEvent: string, out: CallEvent[]): void {
     const ivr = this.opts.ivrs?.find((i) => i.exten === leg.exten && (i.context === null || i.context === leg.dialplanContext));
     if (!ivr) return;
     call.ivr = { name: ivr.name, startedAt: time, digitsFrom: call.digits.length, open: true };
-    out.push(this.ivrEvent(call, 'ivr.start', time, raw));
+    out.push(this.ivrEvent(call, 'ivr.start', time, pbxEvent));
   }
 
-  private endIvr(call: Call, time: number, raw: string, out: CallEvent[]): void {
+  private endIvr(call: Call, time: number, pbxEvent: string, out: CallEvent[]): void {
     if (!call.ivr?.open) return;
     call.ivr.open = false;
-    out.push(this.ivrEvent(call, 'ivr.end', time, raw));
+    out.push(this.ivrEvent(call, 'ivr.end', time, pbxEvent));
   }
 
-  private ivrEvent(call: Call, name: EventName, time: number, raw: string): CallEvent {
+  private ivrEvent(call: Call, name: EventName, time: number, pbxEvent: string): CallEvent {
     const ivr = call.ivr!;
     const orig = call.legs.get(call.originatorId)!;
-    const ev = this.callEvent(call, name, 'IVR', time, raw, `${orig.id}|ivr|${ivr.startedAt}`);
+    const ev = this.callEvent(call, name, 'IVR', time, pbxEvent, `${orig.id}|ivr|${ivr.startedAt}`);
     ev.leg_id = orig.id;
     ev.endpoint = orig.endpoint;
     ev.ivr = { name: ivr.name, digits: call.digits.slice(ivr.digitsFrom) };
@@ -462,7 +462,7 @@ export class CallTracker {
     return ev;
   }
 
-  private endStay(call: Call, stay: Stay, disposition: QueueInfo['disposition'], time: number, raw: string, out: CallEvent[]): void {
+  private endStay(call: Call, stay: Stay, disposition: QueueInfo['disposition'], time: number, pbxEvent: string, out: CallEvent[]): void {
     if (stay.endedAt !== null) return;
     stay.disposition = disposition ?? (stay.connectedAt !== null ? 'answered' : 'abandoned');
     if (stay.waitSeconds === null) stay.waitSeconds = secs((stay.connectedAt ?? time) - stay.joinedAt);
@@ -470,20 +470,20 @@ export class CallTracker {
     const prev = stay.state;
     const t = transition(prev, 'hangup');
     stay.state = t.next;
-    if (stay.connectedAt === null) out.push(this.stayEvent(call, stay, 'call.missed', prev, time, raw));
-    if (t.event) out.push(this.stayEvent(call, stay, t.event, prev, time, raw));
+    if (stay.connectedAt === null) out.push(this.stayEvent(call, stay, 'call.missed', prev, time, pbxEvent));
+    if (t.event) out.push(this.stayEvent(call, stay, t.event, prev, time, pbxEvent));
   }
 
   /** After the last leg and stay of a call ended: call.reporting, then forget the call. */
-  private maybeFinish(call: Call, time: number, raw: string, out: CallEvent[]): void {
+  private maybeFinish(call: Call, time: number, pbxEvent: string, out: CallEvent[]): void {
     for (const leg of call.legs.values()) if (leg.state !== 'HANGUP') return;
-    for (const stay of call.stays) if (stay.endedAt === null) this.endStay(call, stay, null, time, raw, out);
-    out.push(this.reporting(call, time, raw));
+    for (const stay of call.stays) if (stay.endedAt === null) this.endStay(call, stay, null, time, pbxEvent, out);
+    out.push(this.reporting(call, time, pbxEvent));
     for (const id of call.legs.keys()) this.legs.delete(id);
     this.calls.delete(call.id);
   }
 
-  private drive(legId: string, input: LegInput, sig: { time: number; raw: string }, out: CallEvent[]): Leg | null {
+  private drive(legId: string, input: LegInput, sig: { time: number; pbxEvent: string }, out: CallEvent[]): Leg | null {
     const leg = this.touch(legId, sig.time);
     const call = leg && this.calls.get(leg.callId);
     if (!leg || !call) return null;
@@ -497,7 +497,7 @@ export class CallTracker {
       if (leg.id === call.originatorId && call.legs.size === 1) call.originated = true;
     }
     if (input === 'answer' && leg.connectedAt === null) leg.connectedAt = sig.time;
-    if (isLocal(leg)) out.push(this.event(call, leg, t.event, 'LOCAL_USER', sig.time, sig.raw, prev));
+    if (isLocal(leg)) out.push(this.event(call, leg, t.event, 'LOCAL_USER', sig.time, sig.pbxEvent, prev));
     return leg;
   }
 
@@ -520,7 +520,7 @@ export class CallTracker {
     name: EventName,
     context: CallEvent['context'],
     time: number,
-    raw: string,
+    pbxEvent: string,
     sequence: number,
     callId: string | null,
     key: string,
@@ -534,13 +534,13 @@ export class CallTracker {
       call_id: callId,
       context,
       pbx: { name: pbx.name, type: pbx.type },
-      signal: { source, event: raw },
+      signal: { source, event: pbxEvent },
     });
   }
 
   /** Fields every call-scoped event shares: numbers, direction, digits, recording. */
-  private callEvent(call: Call, name: EventName, context: CallEvent['context'], time: number, raw: string, key: string): CallEvent {
-    const ev = this.blank(name, context, time, raw, ++call.seq, call.id, key);
+  private callEvent(call: Call, name: EventName, context: CallEvent['context'], time: number, pbxEvent: string, key: string): CallEvent {
+    const ev = this.blank(name, context, time, pbxEvent, ++call.seq, call.id, key);
     const orig = call.legs.get(call.originatorId);
     ev.direction = this.direction(call);
     ev.src = orig?.number ?? null;
@@ -559,11 +559,11 @@ export class CallTracker {
     name: EventName,
     context: CallEvent['context'],
     time: number,
-    raw: string,
+    pbxEvent: string,
     prev: LegState | null = null,
     reconciled = false,
   ): CallEvent {
-    const ev = this.callEvent(call, name, context, time, raw, leg.id);
+    const ev = this.callEvent(call, name, context, time, pbxEvent, leg.id);
     if (leg.id !== call.originatorId && !leg.trunk) ev.dst_name = leg.name ?? ev.dst_name;
     ev.leg_id = leg.id;
     ev.endpoint = leg.endpoint;
@@ -581,8 +581,8 @@ export class CallTracker {
     return ev;
   }
 
-  private stayEvent(call: Call, stay: Stay, name: EventName, prev: LegState | null, time: number, raw: string): CallEvent {
-    const ev = this.callEvent(call, name, 'QUEUE', time, raw, `${stay.legId}|${stay.queue}|${stay.joinedAt}`);
+  private stayEvent(call: Call, stay: Stay, name: EventName, prev: LegState | null, time: number, pbxEvent: string): CallEvent {
+    const ev = this.callEvent(call, name, 'QUEUE', time, pbxEvent, `${stay.legId}|${stay.queue}|${stay.joinedAt}`);
     const member = stay.memberLegId ? call.legs.get(stay.memberLegId) : undefined;
     ev.leg_id = stay.legId;
     ev.endpoint = member?.endpoint ?? null;
@@ -594,8 +594,8 @@ export class CallTracker {
     return ev;
   }
 
-  private reporting(call: Call, time: number, raw: string): CallEvent {
-    return fillReporting(this.callEvent(call, 'call.reporting', 'CALL', time, raw, 'reporting'), call, time);
+  private reporting(call: Call, time: number, pbxEvent: string): CallEvent {
+    return fillReporting(this.callEvent(call, 'call.reporting', 'CALL', time, pbxEvent, 'reporting'), call, time);
   }
 
   /** the recording the PBX reported for the call (its file path), or null when it was not recorded */
@@ -614,7 +614,7 @@ function reconciledHangup(leg: Leg, time: number): LegHangup {
   return {
     kind: 'leg.hangup',
     time,
-    raw: 'resync',
+    pbxEvent: 'resync',
     callId: leg.callId,
     legId: leg.id,
     cause: null,

@@ -340,7 +340,7 @@ export class Dispatcher implements DeliverySink {
   /** a row whose URL cannot be parsed can never be sent: dead at once, kept for inspection */
   private giveUpInvalid(lane: Lane, row: DeliveryRow, err: unknown): void {
     const error = `invalid URL: ${(err as Error).message}`;
-    this.logger.error({ event: row.event_name, call_id: row.call_key, webhook: row.webhook, reason: error }, 'webhook delivery dead');
+    this.logger.error({ event: row.event_name, call_key: row.call_key, webhook: row.webhook, reason: error }, 'webhook delivery dead');
     this.outbox.recordAttempt(
       row.id,
       { delivery_id: row.id, attempt: row.attempts + 1, at: this.now(), status: null, ms: 0, error, response: null },
@@ -425,7 +425,7 @@ export class Dispatcher implements DeliverySink {
       this.settle(lane, row, wh, breaker, pass, res);
     } catch (err) {
       // e.g. the store could not be written: try this delivery again in a second (at-least-once)
-      this.logger.error({ err, webhook: wh.name, call_id: row.call_key }, 'delivery bookkeeping failed');
+      this.logger.error({ err, webhook: wh.name, call_key: row.call_key }, 'delivery bookkeeping failed');
       if (lane.head) lane.head = { ...lane.head, next_attempt_at: this.now() + 1000 };
     } finally {
       this.inflight.delete(row.id);
@@ -492,7 +492,7 @@ export class Dispatcher implements DeliverySink {
     const line = {
       event: row.event_name,
       event_id: row.event_id,
-      call_id: row.call_key,
+      call_key: row.call_key,
       webhook: wh.name,
       attempt,
       status: res.status,

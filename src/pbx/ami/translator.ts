@@ -54,7 +54,7 @@ export class AmiTranslator {
           {
             kind: 'leg.created',
             time,
-            raw: event,
+            pbxEvent: event,
             callId: m.Linkedid || m.Uniqueid,
             legId: m.Uniqueid,
             channel: m.Channel,
@@ -69,7 +69,7 @@ export class AmiTranslator {
       }
       case 'Newstate': {
         if (!m.Uniqueid) return this.bad();
-        const leg = { time, raw: event, callId: m.Linkedid, legId: m.Uniqueid };
+        const leg = { time, pbxEvent: event, callId: m.Linkedid, legId: m.Uniqueid };
         if (m.ChannelState === '5') return [{ kind: 'leg.ringing', ...leg }];
         if (m.ChannelState === '6') return [{ kind: 'leg.answered', ...leg }];
         return NONE;
@@ -78,35 +78,35 @@ export class AmiTranslator {
         // Originate: the first leg's DialBegin has no Channel (nobody dialled it)
         if (!m.Uniqueid || !m.DestUniqueid) return NONE;
         return [
-          { kind: 'leg.dialed', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid, peerLegId: m.DestUniqueid, dialled: dialledNumber(m.DialString) },
+          { kind: 'leg.dialed', time, pbxEvent: event, callId: m.Linkedid, legId: m.Uniqueid, peerLegId: m.DestUniqueid, dialled: dialledNumber(m.DialString) },
         ];
       }
       case 'DialState': {
         // the far end's 180/183 reaches the calling channel: its leg rings too (an agent dialling out)
         if (!m.Uniqueid || (m.DialStatus !== 'RINGING' && m.DialStatus !== 'PROGRESS')) return NONE;
-        return [{ kind: 'leg.ringing', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid }];
+        return [{ kind: 'leg.ringing', time, pbxEvent: event, callId: m.Linkedid, legId: m.Uniqueid }];
       }
       case 'DialEnd': {
         if (!m.DestUniqueid || !m.DialStatus) return this.bad();
         const q = m.Uniqueid ? this.inQueue.get(m.Uniqueid) : undefined;
         if (q && m.DialStatus === 'ANSWER') q.answered = true;
-        return [{ kind: 'leg.dial_end', time, raw: event, callId: m.DestLinkedid, legId: m.DestUniqueid, status: m.DialStatus }];
+        return [{ kind: 'leg.dial_end', time, pbxEvent: event, callId: m.DestLinkedid, legId: m.DestUniqueid, status: m.DialStatus }];
       }
       case 'AgentRingNoAnswer':
         if (!m.DestUniqueid) return NONE;
-        return [{ kind: 'leg.dial_end', time, raw: event, callId: m.DestLinkedid, legId: m.DestUniqueid, status: 'NOANSWER' }];
+        return [{ kind: 'leg.dial_end', time, pbxEvent: event, callId: m.DestLinkedid, legId: m.DestUniqueid, status: 'NOANSWER' }];
       case 'BridgeEnter':
         if (!m.Uniqueid) return this.bad();
-        return [{ kind: 'leg.answered', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid }];
+        return [{ kind: 'leg.answered', time, pbxEvent: event, callId: m.Linkedid, legId: m.Uniqueid }];
       case 'Hold':
       case 'Unhold':
         if (!m.Uniqueid) return this.bad();
-        return [{ kind: 'leg.hold', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid, on: event === 'Hold' }];
+        return [{ kind: 'leg.hold', time, pbxEvent: event, callId: m.Linkedid, legId: m.Uniqueid, on: event === 'Hold' }];
       case 'DTMFEnd': {
         if (!m.Uniqueid || !m.Digit) return this.bad();
         if (m.Direction !== 'Received') return NONE; // the PBX relaying the digit to the peer
         const ms = Number(m.DurationMs);
-        return [{ kind: 'leg.dtmf', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid, digit: m.Digit, durationMs: Number.isFinite(ms) ? ms : null }];
+        return [{ kind: 'leg.dtmf', time, pbxEvent: event, callId: m.Linkedid, legId: m.Uniqueid, digit: m.Digit, durationMs: Number.isFinite(ms) ? ms : null }];
       }
       case 'HangupRequest':
         if (m.Uniqueid) this.hangupRequested.add(m.Uniqueid);
@@ -117,17 +117,17 @@ export class AmiTranslator {
         const byEndpoint = this.hangupRequested.delete(m.Uniqueid);
         this.inQueue.delete(m.Uniqueid);
         return [
-          { kind: 'leg.hangup', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid, cause, causeName: causeName(cause), sipStatus: null, byEndpoint },
+          { kind: 'leg.hangup', time, pbxEvent: event, callId: m.Linkedid, legId: m.Uniqueid, cause, causeName: causeName(cause), sipStatus: null, byEndpoint },
         ];
       }
       case 'QueueCallerJoin':
         if (!m.Uniqueid || !m.Queue) return this.bad();
         this.inQueue.set(m.Uniqueid, { answered: false, abandon: null });
-        return [{ kind: 'queue.join', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid, queue: m.Queue, position: num(m.Position) }];
+        return [{ kind: 'queue.join', time, pbxEvent: event, callId: m.Linkedid, legId: m.Uniqueid, queue: m.Queue, position: num(m.Position) }];
       case 'AgentCalled':
         if (!m.Uniqueid || !m.Queue) return this.bad();
         return [
-          { kind: 'queue.offer', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid, queue: m.Queue, memberLegId: m.DestUniqueid ?? null, member: m.Interface ?? null },
+          { kind: 'queue.offer', time, pbxEvent: event, callId: m.Linkedid, legId: m.Uniqueid, queue: m.Queue, memberLegId: m.DestUniqueid ?? null, member: m.Interface ?? null },
         ];
       case 'QueueCallerAbandon': {
         const q = m.Uniqueid ? this.inQueue.get(m.Uniqueid) : undefined;
@@ -145,7 +145,7 @@ export class AmiTranslator {
           {
             kind: 'queue.leave',
             time,
-            raw: q?.abandon ? 'QueueCallerAbandon' : event,
+            pbxEvent: q?.abandon ? 'QueueCallerAbandon' : event,
             callId: m.Linkedid,
             legId: m.Uniqueid,
             queue: m.Queue,
@@ -164,11 +164,11 @@ export class AmiTranslator {
       case 'AgentLogoff':
         if (!m.Agent) return this.bad();
         return [
-          { kind: 'agent.status', time, raw: event, action: event === 'AgentLogin' ? 'login' : 'logout', queue: null, member: `Agent/${m.Agent}`, memberName: null, reason: null },
+          { kind: 'agent.status', time, pbxEvent: event, action: event === 'AgentLogin' ? 'login' : 'logout', queue: null, member: `Agent/${m.Agent}`, memberName: null, reason: null },
         ];
       case 'VarSet':
         if (!m.Uniqueid || !m.Variable || !this.keep.has(m.Variable)) return NONE;
-        return [{ kind: 'leg.update', time, raw: event, callId: m.Linkedid, legId: m.Uniqueid, vars: { [m.Variable]: m.Value ?? '' } }];
+        return [{ kind: 'leg.update', time, pbxEvent: event, callId: m.Linkedid, legId: m.Uniqueid, vars: { [m.Variable]: m.Value ?? '' } }];
       default:
         return NONE;
     }
@@ -179,7 +179,7 @@ export class AmiTranslator {
     return {
       kind: 'resync',
       time,
-      raw: 'CoreShowChannels',
+      pbxEvent: 'CoreShowChannels',
       live: list
         .filter((c) => c.Uniqueid && c.Channel)
         .map((c) => ({
@@ -203,7 +203,7 @@ export class AmiTranslator {
       {
         kind: 'agent.status',
         time,
-        raw: m.Event,
+        pbxEvent: m.Event,
         action,
         queue: m.Queue ?? null,
         member,

@@ -158,7 +158,7 @@ export class EslTranslator {
     }
     for (const id of [...this.legs.keys()]) if (!seen.has(id)) this.legs.delete(id);
     for (const id of [...this.stays.keys()]) if (!seen.has(id)) this.stays.delete(id);
-    return { kind: 'resync', time, raw: 'show channels', live };
+    return { kind: 'resync', time, pbxEvent: 'show channels', live };
   }
 
   // --- channel events -----------------------------------------------------------------
@@ -190,7 +190,7 @@ export class EslTranslator {
       {
         kind: 'leg.created',
         time,
-        raw: 'CHANNEL_CREATE',
+        pbxEvent: 'CHANNEL_CREATE',
         callId,
         legId,
         channel,
@@ -204,13 +204,13 @@ export class EslTranslator {
       },
     ];
     if (parent) {
-      out.push({ kind: 'leg.dialed', time, raw: 'CHANNEL_CREATE', callId, legId: parent, peerLegId: legId, dialled: exten });
+      out.push({ kind: 'leg.dialed', time, pbxEvent: 'CHANNEL_CREATE', callId, legId: parent, peerLegId: legId, dialled: exten });
     }
     if (ccAgentLeg) {
       out.push({
         kind: 'queue.offer',
         time,
-        raw: 'CHANNEL_CREATE',
+        pbxEvent: 'CHANNEL_CREATE',
         callId,
         legId: ccMember,
         queue: queueName(str(ev.variable_cc_queue)),
@@ -221,27 +221,27 @@ export class EslTranslator {
     return out;
   }
 
-  private onProgress(ev: Ev, raw: string, time: number): Signal[] {
+  private onProgress(ev: Ev, pbxEvent: string, time: number): Signal[] {
     const leg = this.legOf(ev);
     if (!leg) return [];
     // an outbound leg rings at its endpoint; an inbound (calling) leg "progresses" when
     // FreeSWITCH relays the callee's 180/183 to it: the caller hears it ring, so its leg rings too
     if (leg.info.rang || leg.info.answered) return [];
     leg.info.rang = true;
-    return [{ kind: 'leg.ringing', time, raw, callId: leg.info.callId, legId: leg.id }];
+    return [{ kind: 'leg.ringing', time, pbxEvent, callId: leg.info.callId, legId: leg.id }];
   }
 
-  private onAnswer(ev: Ev, raw: string, time: number): Signal[] {
+  private onAnswer(ev: Ev, pbxEvent: string, time: number): Signal[] {
     const leg = this.legOf(ev);
     if (!leg) return [];
-    return this.answer(leg.id, leg.info, raw, time);
+    return this.answer(leg.id, leg.info, pbxEvent, time);
   }
 
-  private answer(legId: string, info: LegInfo, raw: string, time: number): Signal[] {
+  private answer(legId: string, info: LegInfo, pbxEvent: string, time: number): Signal[] {
     if (info.answered || info.ended) return [];
     info.answered = true;
-    const out: Signal[] = [{ kind: 'leg.answered', time, raw, callId: info.callId, legId }];
-    if (info.parent) out.push({ kind: 'leg.dial_end', time, raw, callId: info.callId, legId, status: 'ANSWER' });
+    const out: Signal[] = [{ kind: 'leg.answered', time, pbxEvent, callId: info.callId, legId }];
+    if (info.parent) out.push({ kind: 'leg.dial_end', time, pbxEvent, callId: info.callId, legId, status: 'ANSWER' });
     return out;
   }
 
@@ -257,11 +257,11 @@ export class EslTranslator {
     return out;
   }
 
-  private onHold(ev: Ev, raw: string, on: boolean, time: number): Signal[] {
+  private onHold(ev: Ev, pbxEvent: string, on: boolean, time: number): Signal[] {
     const leg = this.legOf(ev);
     if (!leg || leg.info.held === on) return [];
     leg.info.held = on;
-    return [{ kind: 'leg.hold', time, raw, callId: leg.info.callId, legId: leg.id, on }];
+    return [{ kind: 'leg.hold', time, pbxEvent, callId: leg.info.callId, legId: leg.id, on }];
   }
 
   private onDtmf(ev: Ev, time: number): Signal[] {
@@ -278,7 +278,7 @@ export class EslTranslator {
     this.lastDtmf.set(leg.info.callId, { legId: leg.id, digit, time });
     const samples = Number(str(ev['DTMF-Duration']));
     const durationMs = str(ev['DTMF-Duration']) !== '' && Number.isFinite(samples) ? Math.round(samples / 8) : null;
-    return [{ kind: 'leg.dtmf', time, raw: 'DTMF', callId: leg.info.callId, legId: leg.id, digit, durationMs }];
+    return [{ kind: 'leg.dtmf', time, pbxEvent: 'DTMF', callId: leg.info.callId, legId: leg.id, digit, durationMs }];
   }
 
   /** CHANNEL_HANGUP: the leg starts hanging up; a caller in a queue has left it now. */
@@ -298,7 +298,7 @@ export class EslTranslator {
     const { id: legId, info } = leg;
     info.ended = true;
     const out: Signal[] = [];
-    const raw = 'CHANNEL_HANGUP_COMPLETE';
+    const pbxEvent = 'CHANNEL_HANGUP_COMPLETE';
 
     const stay = this.stays.get(legId);
     if (stay) out.push(this.leaveFromHangup(legId, stay, ev, time));
@@ -310,14 +310,14 @@ export class EslTranslator {
     const q850 = Number(str(ev.variable_hangup_cause_q850));
     const cause = causeCode(causeName) ?? (str(ev.variable_hangup_cause_q850) !== '' && Number.isInteger(q850) ? q850 : null);
     if (info.parent && !info.answered) {
-      out.push({ kind: 'leg.dial_end', time, raw, callId: info.callId, legId, status: dialStatus(causeName) });
+      out.push({ kind: 'leg.dial_end', time, pbxEvent, callId: info.callId, legId, status: dialStatus(causeName) });
     }
     const term = Number(str(ev.variable_sip_term_status) || str(ev.variable_sip_invite_failure_status));
     const sipStatus = Number.isInteger(term) && term >= 100 ? term : sipStatusForCause(cause, info.answered);
     out.push({
       kind: 'leg.hangup',
       time,
-      raw,
+      pbxEvent,
       callId: info.callId,
       legId,
       cause,
@@ -345,7 +345,7 @@ export class EslTranslator {
         const callId = this.legs.get(legId)?.callId ?? (str(ev['Channel-Call-UUID']) || legId);
         const queue = queueName(str(ev['CC-Queue']));
         this.stays.set(legId, { callId, queue, joinedAt: time, bridged: false });
-        return [{ kind: 'queue.join', time, raw: action, callId, legId, queue, position: null }];
+        return [{ kind: 'queue.join', time, pbxEvent: action, callId, legId, queue, position: null }];
       }
       case 'bridge-agent-start': {
         const agentLeg = str(ev['CC-Agent-UUID']) || str(ev['Unique-ID']);
@@ -367,7 +367,7 @@ export class EslTranslator {
           {
             kind: 'queue.leave',
             time,
-            raw: action,
+            pbxEvent: action,
             callId: stay.callId,
             legId,
             queue: stay.queue,
@@ -394,7 +394,7 @@ export class EslTranslator {
     return {
       kind: 'queue.leave',
       time,
-      raw: str(ev['Event-Name']) || 'CHANNEL_HANGUP_COMPLETE',
+      pbxEvent: str(ev['Event-Name']) || 'CHANNEL_HANGUP_COMPLETE',
       callId: stay.callId,
       legId,
       queue: stay.queue,
@@ -426,7 +426,7 @@ export class EslTranslator {
       {
         kind: 'agent.status',
         time,
-        raw: 'agent-status-change',
+        pbxEvent: 'agent-status-change',
         action,
         queue: orNull(str(ev['CC-Queue'])),
         member,
