@@ -160,6 +160,20 @@ const FREESWITCH: Scenario[] = [
     },
   },
   {
+    // 500 (record_session, then agent1), then 100 (not recorded)
+    name: 'recorded',
+    calls: 2,
+    legs: [...seq('LOCAL_USER', 'sofia/internal/agent1'), ...seq('LOCAL_USER', 'sofia/internal/agent1')],
+    direction: 'in',
+    check: (evs) => {
+      const [first, second] = [...new Set(evs.map((e) => e.call_id))];
+      for (const e of evs.filter((x) => x.call_id === first && (x.event_name === 'call.hangup' || x.event_name === 'call.reporting'))) {
+        expect(e.recording_url).toBe(`https://pbx.example.com/rec/in-${first}.wav`);
+      }
+      expect(evs.filter((x) => x.call_id === second).every((e) => e.recording_url === null)).toBe(true);
+    },
+  },
+  {
     name: 'hold',
     legs: seq('LOCAL_USER', 'sofia/internal/agent1', ['initial INITIAL', 'ringing RINGING', 'connected CONNECTED', 'hold ON_HOLD', 'unhold CONNECTED', 'hangup HANGUP']),
     direction: 'in',
@@ -177,6 +191,8 @@ calls:
   freeswitch: `
 pbx:
   - {name: fs1, type: freeswitch, secret: x, trunks: ["sofia/internal/1555*"]}
+calls:
+  recording_url: "https://pbx.example.com/rec/{{recording_file}}"
 `,
 };
 

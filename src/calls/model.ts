@@ -34,6 +34,8 @@ export interface Leg {
   byEndpoint: boolean | null;
   missed: boolean;
   vars: Record<string, string>;
+  /** the file the PBX records this leg into, when it said so */
+  recording: string | null;
 }
 
 export interface Stay {

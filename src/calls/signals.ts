@@ -142,6 +142,8 @@ export interface AgentStatus extends Base {
 export interface LegUpdate extends LegRef {
   kind: 'leg.update';
   vars?: Record<string, string>;
+  /** the PBX started recording this leg into this file (FreeSWITCH RECORD_START) */
+  recording?: string;
   number?: string | null;
   name?: string | null;
 }

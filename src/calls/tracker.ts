@@ -130,6 +130,7 @@ export class CallTracker {
         const leg = this.touch(sig.legId, sig.time);
         if (!leg) break;
         if (sig.vars) Object.assign(leg.vars, sig.vars);
+        if (sig.recording) leg.recording = sig.recording;
         if (sig.number !== undefined && sig.number !== null) leg.number = sig.number;
         if (sig.name !== undefined && sig.name !== null) leg.name = sig.name;
         break;
@@ -278,6 +279,7 @@ export class CallTracker {
       byEndpoint: null,
       missed: false,
       vars: { ...sig.vars },
+      recording: null,
     };
     for (const stay of call.stays) if (stay.offered.has(leg.id)) leg.memberOf = stay.queue;
     call.legs.set(leg.id, leg);
@@ -601,8 +603,9 @@ export class CallTracker {
   /** the recording the PBX reported for the call (its file path), or null when it was not recorded */
   private recordingUrl(call: Call): string | null {
     const variable = this.opts.recordingVariable;
-    if (variable) {
-      for (const leg of call.legs.values()) if (leg.vars[variable]) return leg.vars[variable];
+    for (const leg of call.legs.values()) {
+      if (leg.recording) return leg.recording;
+      if (variable && leg.vars[variable]) return leg.vars[variable];
     }
     return null;
   }

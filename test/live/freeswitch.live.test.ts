@@ -101,6 +101,23 @@ describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
     expect(reporting(evs).answered_by).toMatch(/^sofia\/internal\/agent[12]$/);
   });
 
+  it('a recorded call: recording_url is the template filled in with the file record_session writes, only on that call', async () => {
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT, `calls:
+  recording_url: "https://pbx.example.com/rec/{{recording_file}}"
+`));
+    const agent = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
+    expect(await dial('15551230001', 'Alice', 6250, '500', 2000).done).toBe(0);
+    await agent.done;
+    const evs = await ch.call((e) => e.some((x) => x.endpoint === 'sofia/internal/agent1'), 'the recorded call');
+    const hangup = evs.find((e) => e.event_name === 'call.hangup')!;
+    expect(hangup.recording_url).toBe(`https://pbx.example.com/rec/in-${evs[0].call_id}.wav`);
+    const a = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
+    expect(await dial('15551230001', 'Alice', 6251, '100').done).toBe(0);
+    await a.done;
+    const plain = await ch.call((e) => e[0].call_id !== evs[0].call_id && e.some((x) => x.endpoint === 'sofia/internal/agent1'), 'the plain call');
+    expect(plain.every((e) => e.recording_url === null)).toBe(true);
+  });
+
   it('hold by the caller', async () => {
     const ch = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
     const a1 = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);

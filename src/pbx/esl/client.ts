@@ -43,6 +43,7 @@ export const ESL_EVENTS = [
   'CHANNEL_HANGUP',
   'CHANNEL_HANGUP_COMPLETE',
   'DTMF',
+  'RECORD_START',
   'BACKGROUND_JOB',
 ] as const;
 export const ESL_CUSTOM_SUBCLASSES = ['callcenter::info'] as const;

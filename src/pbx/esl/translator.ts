@@ -105,6 +105,13 @@ export class EslTranslator {
         return this.onHangupStart(ev, time);
       case 'CHANNEL_HANGUP_COMPLETE':
         return this.onHangup(ev, time);
+      case 'RECORD_START': {
+        // record_session / uuid_record: the recording's file, as calls.recording_url's {{recording_file}}
+        const leg = this.legOf(ev);
+        const file = str(ev['Record-File-Path']);
+        if (!leg || !file) return [];
+        return [{ kind: 'leg.update', time, pbxEvent: name, callId: leg.info.callId, legId: leg.id, recording: file }];
+      }
       case 'CUSTOM':
         if (str(ev['Event-Subclass']) === 'callcenter::info') return this.onCallcenter(ev, time);
         this.stats.ignored++;
