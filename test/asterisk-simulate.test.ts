@@ -224,6 +224,7 @@ describe('asterisk captures through simulate (callers are trunk legs)', () => {
       'call.initial LOCAL_USER INITIAL PJSIP/agent1',
       'call.ringing LOCAL_USER RINGING PJSIP/agent1',
       'call.connected LOCAL_USER CONNECTED PJSIP/agent1',
+      'call.transferred CALL - PJSIP/caller',
       'call.initial LOCAL_USER INITIAL PJSIP/agent2',
       'call.ringing LOCAL_USER RINGING PJSIP/agent2',
       'call.connected LOCAL_USER CONNECTED PJSIP/agent2',
@@ -231,6 +232,10 @@ describe('asterisk captures through simulate (callers are trunk legs)', () => {
       'call.hangup LOCAL_USER HANGUP PJSIP/agent2',
       'call.reporting CALL - PJSIP/agent1',
     ]);
+    // the caller REFERred agent1 to 101 (BlindTransfer): the call keeps its id and says so
+    expect(ev.find((e) => e.event_name === 'call.transferred')!.transfer).toEqual({
+      kind: 'blind', by_leg: '1795268528.50', by_endpoint: 'PJSIP/caller', transferee_leg: '1795268528.51', to: '101',
+    });
   });
 
   it('n: three concurrent calls stay apart, each in order', async () => {

@@ -105,7 +105,7 @@ describe('problems are reported as FILE:LINE:COL: message', () => {
   it('bad enum values, with a suggestion when one is close', () => {
     const f = fixture('bad-enum.yaml');
     const events = 'call.initial, call.ringing, call.connected, call.hold, call.unhold, call.missed, call.hangup, '
-      + 'call.dtmf, call.reporting, agent.login, agent.logout, agent.paused, agent.unpaused, ivr.start, ivr.end, *';
+      + 'call.dtmf, call.transferred, call.reporting, agent.login, agent.logout, agent.paused, agent.unpaused, ivr.start, ivr.end, *';
     expect(problemsOf('bad-enum.yaml')).toEqual([
       `${f}:3:11: pbx[0].type: expected one of asterisk, freeswitch, got "asterix" (did you mean "asterisk"?)`,
       `${f}:9:13: webhooks[0].method: expected one of POST, GET, got "PUT" (did you mean "POST"?)`,

@@ -123,6 +123,29 @@ const ASTERISK: Scenario[] = [
   },
 ];
 
+ASTERISK.push({
+  // the caller (uac_refer.xml) REFERs agent1 to 101: agent1 is handed to agent2, same call id
+  name: 'blind-transfer',
+  legs: [
+    ...seq('LOCAL_USER', 'PJSIP/agent1').slice(0, 3),
+    'call.initial LOCAL_USER INITIAL PJSIP/agent2',
+    'call.ringing LOCAL_USER RINGING PJSIP/agent2',
+    'call.connected LOCAL_USER CONNECTED PJSIP/agent2',
+    'call.hangup LOCAL_USER HANGUP PJSIP/agent2',
+    'call.hangup LOCAL_USER HANGUP PJSIP/agent1',
+  ],
+  direction: 'in',
+  check: (evs) => {
+    const t = evs.filter((e) => e.event_name === 'call.transferred');
+    expect(t).toHaveLength(1);
+    expect(t[0]).toMatchObject({ context: 'CALL', endpoint: 'PJSIP/caller', signal: { event: 'BlindTransfer' } });
+    expect(t[0].transfer).toMatchObject({ kind: 'blind', by_endpoint: 'PJSIP/caller', to: '101' });
+    // it comes between agent1's answer and agent2's first event
+    const names = evs.map((e) => `${e.event_name} ${e.endpoint}`);
+    expect(names.indexOf('call.transferred PJSIP/caller')).toBeLessThan(names.indexOf('call.initial PJSIP/agent2'));
+  },
+});
+
 const FREESWITCH: Scenario[] = [
   { name: 'inbound', legs: seq('LOCAL_USER', 'sofia/internal/agent1'), direction: 'in', check: (evs) => expect(report(evs).answered_by).toBe('sofia/internal/agent1') },
   {

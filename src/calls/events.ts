@@ -17,6 +17,7 @@ export const EVENT_NAMES = [
   'call.missed',
   'call.hangup',
   'call.dtmf',
+  'call.transferred',
   'call.reporting',
   'agent.login',
   'agent.logout',
@@ -76,6 +77,18 @@ export interface AgentInfo {
   reason: string | null;
 }
 
+/** call.transferred: who handed the call on, whom, and to where */
+export interface TransferInfo {
+  kind: 'blind' | 'attended';
+  /** the transferring party's leg and endpoint */
+  by_leg: string;
+  by_endpoint: string | null;
+  /** the party being transferred (the other side of the transferer's call) */
+  transferee_leg: string | null;
+  /** where the call goes: the extension dialled (blind) or the consulted endpoint (attended) */
+  to: string | null;
+}
+
 export interface CallEvent {
   id: string;
   event_name: EventName;
@@ -115,6 +128,8 @@ export interface CallEvent {
   agent?: AgentInfo;
   /** ivr.* only: the IVR's name and the digits entered in it (so far) */
   ivr?: { name: string; digits: string };
+  /** call.transferred only */
+  transfer?: TransferInfo;
 }
 
 /** A CallEvent with every field present: the given ones set, the rest null (DESIGN §3: never missing). */

@@ -139,6 +139,14 @@ export interface AgentStatus extends Base {
 }
 
 /** Channel variable or caller-id update worth keeping on the leg (recording file, connected line). */
+/** The PBX transferred the call: `legId` (the transferer) handed `peerLegId` on to `target`. */
+export interface LegTransfer extends LegRef {
+  kind: 'leg.transfer';
+  transfer: 'blind' | 'attended';
+  peerLegId: string | null;
+  target: string | null;
+}
+
 export interface LegUpdate extends LegRef {
   kind: 'leg.update';
   vars?: Record<string, string>;
@@ -183,6 +191,7 @@ export type Signal =
   | LegAnswered
   | LegHold
   | LegDtmf
+  | LegTransfer
   | LegDialEnd
   | LegHangup
   | QueueJoin

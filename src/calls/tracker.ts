@@ -118,6 +118,18 @@ export class CallTracker {
         out.push(ev);
         break;
       }
+      case 'leg.transfer': {
+        const leg = this.touch(sig.legId, sig.time);
+        const call = leg && this.calls.get(leg.callId);
+        if (!leg || !call) break;
+        const ev = this.callEvent(call, 'call.transferred', 'CALL', sig.time, sig.pbxEvent, `${leg.id}|transfer|${sig.time}`);
+        ev.leg_id = leg.id;
+        ev.endpoint = leg.endpoint;
+        ev.transfer = { kind: sig.transfer, by_leg: leg.id, by_endpoint: leg.endpoint, transferee_leg: sig.peerLegId, to: sig.target };
+        timing(ev, call.createdAt, null, null, null, sig.time);
+        out.push(ev);
+        break;
+      }
       case 'leg.dial_end': {
         const leg = this.touch(sig.legId, sig.time);
         if (leg && leg.dialEnd === null) leg.dialEnd = sig.status.toUpperCase();

@@ -136,6 +136,20 @@ describe.skipIf(!LIVE.ready)('live Asterisk', () => {
     expect(reporting(evs).answered_by).toBe('PJSIP/agent1');
   });
 
+  it('blind transfer: the caller REFERs agent1 to 101; the call keeps its id, says who transferred whom where, and agent2 takes over', async () => {
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT));
+    const a1 = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
+    // agent2 answers the transferred call and hangs up 2 s later
+    const a2 = sipp(['-sf', join(SIPP_AST, 'uas_answer_then_bye.xml'), '-p', String(PORTS.ASTERISK_AGENT2_PORT), '-key', 'local_user', 'agent2', '-d', '2000']);
+    expect(await dial('caller', 6180, '100', 1500, 'uac_refer.xml', ['-key', 'refer_to', '101']).done).toBe(0);
+    await Promise.all([a1.done, a2.done]);
+    const evs = await ch.call((e) => e.some((x) => x.endpoint === 'PJSIP/agent2'), 'the transferred call');
+    const t = evs.find((e) => e.event_name === 'call.transferred')!;
+    expect(t.transfer).toMatchObject({ kind: 'blind', by_endpoint: 'PJSIP/caller', to: '101' });
+    expect(evs.filter((e) => e.context === 'LOCAL_USER' && e.event_name === 'call.connected').map((e) => e.endpoint)).toEqual(['PJSIP/agent1', 'PJSIP/agent2']);
+    expect(new Set(evs.map((e) => e.call_id)).size).toBe(1);
+  });
+
   it('hold and DTMF by the caller', async () => {
     const ch = live.use(await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT));
     const a1 = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);

@@ -17,7 +17,7 @@ export const AMI_EVENTS_USED: ReadonlySet<string> = new Set([
   'Newchannel', 'Newstate', 'DialBegin', 'DialEnd', 'AgentRingNoAnswer', 'BridgeEnter', 'Hold', 'Unhold', 'DTMFEnd',
   'HangupRequest', 'Hangup', 'QueueCallerJoin', 'AgentCalled', 'QueueCallerAbandon', 'QueueCallerLeave',
   'QueueMemberAdded', 'QueueMemberRemoved', 'QueueMemberPause', 'AgentLogin', 'AgentLogoff', 'VarSet',
-  'DialState',
+  'DialState', 'BlindTransfer', 'AttendedTransfer',
 ]);
 
 export interface AmiTranslatorOptions {
@@ -80,6 +80,23 @@ export class AmiTranslator {
         return [
           { kind: 'leg.dialed', time, pbxEvent: event, callId: m.Linkedid, legId: m.Uniqueid, peerLegId: m.DestUniqueid, dialled: dialledNumber(m.DialString) },
         ];
+      }
+      case 'BlindTransfer': {
+        // a REFER (or the blind-transfer feature): the transferer hands its peer to an extension
+        if (m.Result !== 'Success' || !m.TransfererUniqueid) return NONE;
+        return [{
+          kind: 'leg.transfer', time, pbxEvent: event, callId: m.TransfereeLinkedid ?? m.TransfererLinkedid, legId: m.TransfererUniqueid,
+          transfer: 'blind', peerLegId: m.TransfereeUniqueid ?? null, target: known(m.Extension),
+        }];
+      }
+      case 'AttendedTransfer': {
+        // the transferer consulted someone, then joined its first call's peer to them
+        if (m.Result !== 'Success' || !m.OrigTransfererUniqueid) return NONE;
+        return [{
+          kind: 'leg.transfer', time, pbxEvent: event, callId: m.OrigTransfererLinkedid, legId: m.OrigTransfererUniqueid,
+          transfer: 'attended', peerLegId: m.TransfereeUniqueid ?? null,
+          target: m.TransferTargetChannel ? endpointOf(m.TransferTargetChannel) : m.SecondTransfererChannel ? endpointOf(m.SecondTransfererChannel) : null,
+        }];
       }
       case 'DialState': {
         // the far end's 180/183 reaches the calling channel: its leg rings too (an agent dialling out)
