@@ -2,8 +2,9 @@
  * The durable outbox: every rendered delivery is committed to SQLite (WAL) before its
  * first attempt, and every attempt's outcome is written back, so a crash or restart loses
  * nothing that enqueue() accepted once its batch was flushed. Enqueues are group-committed:
- * appended to an in-memory batch that is written in one transaction at the end of the
- * current turn of the event loop (or at once when it reaches BATCH_MAX rows). Listeners
+ * appended to an in-memory batch that is written in one transaction in a microtask, i.e.
+ * as soon as the callback that parsed the PBX's bytes returns (or at once when it reaches
+ * BATCH_MAX rows): one transaction per socket read, before anything else can run. Listeners
  * (the dispatcher) only see rows after their transaction committed.
  */
 import Database from 'better-sqlite3';
@@ -193,7 +194,7 @@ export class Outbox {
   private readonly now: () => number;
   /** deliveries not yet committed, stamped with the time they were taken in */
   private batch: Stamped[] = [];
-  private flushScheduled: NodeJS.Immediate | null = null;
+  private flushScheduled = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private listeners: Array<(rows: DeliveryRow[]) => void> = [];
   private closed = false;
@@ -252,7 +253,7 @@ export class Outbox {
     this.listeners.push(listener);
   }
 
-  /** appends to the current batch; committed at the end of this turn (or now if the batch is full) */
+  /** appends to the current batch; committed when the current callback returns (or now if the batch is full) */
   enqueue(deliveries: RenderedDelivery[]): void {
     if (this.closed) throw new StorageError(`outbox ${this.file} is closed`, this.file);
     if (deliveries.length === 0) return;
@@ -261,9 +262,13 @@ export class Outbox {
     if (this.batch.length >= BATCH_MAX) {
       this.flush();
     } else if (!this.flushScheduled) {
-      this.flushScheduled = setImmediate(() => {
-        this.flushScheduled = null;
-        this.flush();
+      // a microtask runs as soon as the current callback (one socket read, parsed whole)
+      // returns, before any other I/O, timer or HTTP request: one transaction per read,
+      // and nothing outside the process sees an event before it is on disk
+      this.flushScheduled = true;
+      queueMicrotask(() => {
+        this.flushScheduled = false;
+        if (!this.closed) this.flush();
       });
     }
   }
@@ -346,8 +351,7 @@ export class Outbox {
   /** flushes the batch and closes the database */
   close(): void {
     if (this.closed) return;
-    if (this.flushScheduled) clearImmediate(this.flushScheduled);
-    this.flushScheduled = null;
+    this.flushScheduled = false;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.flush();
     this.closed = true;
