@@ -25,6 +25,13 @@ interface Scenario {
 const shape = (e: CallEvent) => [e.event_name, e.context, e.state ?? '-', e.endpoint ?? '-'].join(' ');
 const seq = (prefix: string, ep: string, states = ['initial INITIAL', 'ringing RINGING', 'connected CONNECTED', 'hangup HANGUP']) =>
   states.map((s) => `call.${s.split(' ')[0]} ${prefix} ${s.split(' ')[1]} ${ep}`);
+/** both PBXes: the caller leaves the queue when an agent is connected, while the legs talk on */
+function stayEndsAtConnect(evs: CallEvent[]): void {
+  const at = (name: string, ctx: string) => Date.parse(evs.find((e) => e.event_name === name && e.context === ctx)!.event_time);
+  expect(at('call.hangup', 'QUEUE') - at('call.connected', 'QUEUE')).toBeLessThan(1000);
+  expect(at('call.hangup', 'QUEUE')).toBeLessThan(Math.max(...evs.filter((e) => e.event_name === 'call.hangup' && e.context === 'LOCAL_USER').map((e) => Date.parse(e.event_time))));
+}
+
 const report = (evs: CallEvent[]) => evs.find((e) => e.event_name === 'call.reporting')!.reporting!;
 
 const ASTERISK: Scenario[] = [
@@ -119,6 +126,7 @@ const ASTERISK: Scenario[] = [
     check: (evs) => {
       expect(evs.some((e) => e.event_name === 'call.missed')).toBe(false);
       expect(evs.find((e) => e.context === 'QUEUE')!.queue).toMatchObject({ name: 'support', position: 1 });
+      stayEndsAtConnect(evs);
     },
   },
 ];
@@ -180,6 +188,7 @@ const FREESWITCH: Scenario[] = [
       expect(evs.filter((e) => e.context === 'QUEUE').map((e) => `${e.event_name} ${e.state}`))
         .toEqual(['call.initial INITIAL', 'call.ringing RINGING', 'call.connected CONNECTED', 'call.hangup HANGUP']);
       expect(evs.some((e) => e.event_name === 'call.missed')).toBe(false);
+      stayEndsAtConnect(evs);
     },
   },
   {

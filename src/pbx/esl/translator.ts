@@ -358,9 +358,18 @@ export class EslTranslator {
         const agentLeg = str(ev['CC-Agent-UUID']) || str(ev['Unique-ID']);
         const member = str(ev['CC-Member-Session-UUID']);
         const stay = member ? this.stays.get(member) : undefined;
-        if (stay) stay.bridged = true;
         const info = agentLeg ? this.legs.get(agentLeg) : undefined;
-        return info ? this.answer(agentLeg, info, action, time) : [];
+        const out = info ? this.answer(agentLeg, info, action, time) : [];
+        if (stay && member) {
+          // the caller leaves the queue when an agent is bridged to it, as Asterisk's
+          // QueueCallerLeave: the QUEUE stay ends here, not at the caller's hangup
+          this.stays.delete(member);
+          out.push({
+            kind: 'queue.leave', time, pbxEvent: action, callId: stay.callId, legId: member, queue: stay.queue,
+            disposition: 'answered', position: null, waitSeconds: Math.round((time - stay.joinedAt) / 1000),
+          });
+        }
+        return out;
       }
       case 'member-queue-end': {
         const legId = str(ev['CC-Member-Session-UUID']) || str(ev['Unique-ID']);
