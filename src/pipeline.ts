@@ -37,7 +37,7 @@ export function createTracker(pbx: PbxConfig, config: Pick<Config, 'calls'>): Ca
 
 export class Pipeline {
   private readonly trackers = new Map<string, CallTracker>();
-  private router!: Router;
+  private router: Router | undefined;
   private recording: CompiledTemplate | null = null;
 
   constructor(
@@ -77,10 +77,10 @@ export class Pipeline {
    * keeps its calls in progress.
    */
   configure(config: Pick<Config, 'pbx' | 'webhooks' | 'calls'>): void {
-    const router = new Router(config.webhooks, { onRenderError: (err, webhook, ev) => this.hooks.onRenderError?.(err, webhook, ev) });
+    if (this.router) this.router.update(config.webhooks);
+    else this.router = new Router(config.webhooks, { onRenderError: (err, webhook, ev) => this.hooks.onRenderError?.(err, webhook, ev) });
     const tpl = config.calls.recording_url;
     this.recording = tpl ? compileRecordingTemplate(tpl) : null;
-    this.router = router;
     for (const pbx of config.pbx) {
       const existing = this.trackers.get(pbx.name);
       if (existing) existing.configure(trackerOptions(pbx, config));
@@ -111,7 +111,7 @@ export class Pipeline {
     if (this.recording && ev.recording_url !== null) ev.recording_url = recordingUrlFor(this.recording, ev);
     this.hooks.onEvent?.(ev);
     this.logger.debug({ event: ev.event_name, call_id: ev.call_id, leg_id: ev.leg_id, state: ev.state, context: ev.context }, 'call event');
-    if (!this.sink) return;
+    if (!this.sink || !this.router) return;
     const deliveries = this.router.route(ev);
     if (deliveries.length) this.sink.enqueue(deliveries);
   }

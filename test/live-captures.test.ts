@@ -32,6 +32,23 @@ function stayEndsAtConnect(evs: CallEvent[]): void {
   expect(at('call.hangup', 'QUEUE')).toBeLessThan(Math.max(...evs.filter((e) => e.event_name === 'call.hangup' && e.context === 'LOCAL_USER').map((e) => Date.parse(e.event_time))));
 }
 
+/** a recorded call, then a plain one: the template gets the recording's file name, on the recorded call only */
+function recordedScenario(agent: string): Scenario {
+  return {
+    name: 'recorded',
+    calls: 2,
+    legs: [...seq('LOCAL_USER', agent), ...seq('LOCAL_USER', agent)],
+    direction: 'in',
+    check: (evs) => {
+      const [first, second] = [...new Set(evs.map((e) => e.call_id))];
+      for (const e of evs.filter((x) => x.call_id === first && (x.event_name === 'call.hangup' || x.event_name === 'call.reporting'))) {
+        expect(e.recording_url).toBe(`https://pbx.example.com/rec/in-${first}.wav`);
+      }
+      expect(evs.filter((x) => x.call_id === second).every((e) => e.recording_url === null)).toBe(true);
+    },
+  };
+}
+
 const report = (evs: CallEvent[]) => evs.find((e) => e.event_name === 'call.reporting')!.reporting!;
 
 const ASTERISK: Scenario[] = [
@@ -83,21 +100,8 @@ const ASTERISK: Scenario[] = [
       ]);
     },
   },
-  {
-    // 500 (MixMonitor, then agent1), then 100 (not recorded)
-    name: 'recorded',
-    calls: 2,
-    legs: [...seq('LOCAL_USER', 'PJSIP/agent1'), ...seq('LOCAL_USER', 'PJSIP/agent1')],
-    direction: 'in',
-    check: (evs) => {
-      // MixMonitor(in-${UNIQUEID}.wav): the template gets the file name, on the recorded call only
-      const [first, second] = [...new Set(evs.map((e) => e.call_id))];
-      for (const e of evs.filter((x) => x.call_id === first && (x.event_name === 'call.hangup' || x.event_name === 'call.reporting'))) {
-        expect(e.recording_url).toBe(`https://pbx.example.com/rec/in-${first}.wav`);
-      }
-      expect(evs.filter((x) => x.call_id === second).every((e) => e.recording_url === null)).toBe(true);
-    },
-  },
+  // 500 (MixMonitor(in-${UNIQUEID}.wav), then agent1), then 100 (not recorded)
+  recordedScenario('PJSIP/agent1'),
   {
     name: 'escaped-name',
     legs: seq('LOCAL_USER', 'PJSIP/agent1'),
@@ -191,20 +195,8 @@ const FREESWITCH: Scenario[] = [
       stayEndsAtConnect(evs);
     },
   },
-  {
-    // 500 (record_session, then agent1), then 100 (not recorded)
-    name: 'recorded',
-    calls: 2,
-    legs: [...seq('LOCAL_USER', 'sofia/internal/agent1'), ...seq('LOCAL_USER', 'sofia/internal/agent1')],
-    direction: 'in',
-    check: (evs) => {
-      const [first, second] = [...new Set(evs.map((e) => e.call_id))];
-      for (const e of evs.filter((x) => x.call_id === first && (x.event_name === 'call.hangup' || x.event_name === 'call.reporting'))) {
-        expect(e.recording_url).toBe(`https://pbx.example.com/rec/in-${first}.wav`);
-      }
-      expect(evs.filter((x) => x.call_id === second).every((e) => e.recording_url === null)).toBe(true);
-    },
-  },
+  // 500 (record_session $${recordings_dir}/in-${uuid}.wav, then agent1), then 100 (not recorded)
+  recordedScenario('sofia/internal/agent1'),
   {
     name: 'hold',
     legs: seq('LOCAL_USER', 'sofia/internal/agent1', ['initial INITIAL', 'ringing RINGING', 'connected CONNECTED', 'hold ON_HOLD', 'unhold CONNECTED', 'hangup HANGUP']),
