@@ -127,4 +127,21 @@ describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
     expect(evs.filter((e) => e.event_name === 'call.hold' || e.event_name === 'call.unhold').map((e) => `${e.event_name} ${e.hold?.by ?? '-'}`))
       .toEqual(['call.hold remote', 'call.unhold remote']);
   });
+  it('ring group through loopback channels: one call, the real endpoints, no helper legs, the loser not missed', async () => {
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
+    const a1 = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
+    const a2 = sipp(['-sf', join(SIPP_FS, 'uas_ring_no_answer.xml'), '-p', String(PORTS.FREESWITCH_AGENT2_PORT), '-s', 'agent2']);
+    expect(await dial('15551230001', 'Alice', 6260, '400', 1500).done).toBe(0);
+    await a1.done;
+    a2.kill();
+    const evs = await ch.call((e) => e.some((x) => x.endpoint === 'sofia/internal/agent1'), 'the ring group call');
+    if (process.env.LIVE_DEBUG) console.log(ch.events().map((e) => `${e.call_id} ${e.sequence} ${shape(e)} ${e.direction}`).join('\n'));
+    expect(new Set(ch.events().map((e) => e.call_id)).size).toBe(1);
+    expect(evs.some((e) => /^loopback\//.test(e.endpoint ?? ''))).toBe(false);
+    expect(evs.some((e) => e.event_name === 'call.missed')).toBe(false);
+    expect(evs.filter((e) => e.call_id).every((e) => e.direction === 'in')).toBe(true);
+    const r = reporting(evs);
+    expect(r.answered_by).toBe('sofia/internal/agent1');
+    expect(r.legs.map((l) => l.endpoint).sort()).toEqual(['sofia/internal/15551230001', 'sofia/internal/agent1', 'sofia/internal/agent2']);
+  });
 });

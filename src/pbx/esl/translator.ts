@@ -17,6 +17,9 @@
  * - an originated leg (outbound, no parent: `originate` / click-to-call) is created with
  *   Caller-Destination-Number = its own endpoint: the number the call dials is only known
  *   when the bridge leg is created (leg.dialed), as with Asterisk's Originate.
+ * - a loopback/ ring group (bridge loopback/x/ctx,loopback/y/ctx) makes each B leg a new
+ *   inbound call with its own call UUID; it is linked to its A leg through
+ *   variable_other_loopback_leg_uuid, so the agents it dials stay in the customer's call.
  * - CHANNEL_HOLD and CHANNEL_CALLSTATE HELD both fire for one re-INVITE: one signal.
  * - DTMF-Duration is in 8 kHz samples.
  */
@@ -181,7 +184,10 @@ export class EslTranslator {
     const inbound = str(ev['Call-Direction']) === 'inbound';
     const ccMember = str(ev.variable_cc_member_session_uuid);
     const ccAgentLeg = !inbound && str(ev.variable_cc_side) === 'agent' && ccMember !== '';
-    const parent = str(ev['Other-Leg-Unique-ID']) || (ccAgentLeg ? ccMember : '') || null;
+    // a loopback B leg comes into the dialplan as a new inbound call with its own call UUID:
+    // its parent is its A leg, so the endpoint it dials joins the call the ring group serves
+    const loopbackA = str(ev.variable_loopback_leg) === 'B' ? str(ev.variable_other_loopback_leg_uuid) : '';
+    const parent = str(ev['Other-Leg-Unique-ID']) || loopbackA || (ccAgentLeg ? ccMember : '') || null;
     const ownCallUuid = str(ev['Channel-Call-UUID']);
     let callId: string;
     const parentInfo = parent ? this.legs.get(parent) : undefined;
