@@ -26,6 +26,7 @@ function trackerOptions(pbx: PbxConfig, config: Pick<Config, 'calls'>): TrackerO
     source: pbx.type === 'asterisk' ? 'ami' : 'esl',
     isTrunk: globMatcher(pbx.trunks),
     orphanTimeoutMs: pbx.orphan_timeout_ms,
+    wrapupMs: pbx.wrapup_ms,
     ivrs: pbx.ivrs,
     recordingVariable: config.calls.recording_variable,
   };

@@ -26,5 +26,9 @@ export async function simulate(type: PbxType, file: string, config?: Config | nu
   // the daemon's own pipeline, with no sink: the same tracker rules and recording template
   const pipeline = new Pipeline({ pbx: [pbx], webhooks: [], calls }, null, pino({ level: 'silent' }), { onEvent: (ev) => events.push(ev) });
   pipeline.handle(pbx.name, await decodeCapture(type, file, { keepVariables }));
+  // then time passes, as it would for the daemon: timers (a held call.initial, wrap-up) run
+  // out, but legs left open by the capture's end are not closed as orphans
+  pipeline.tick(0);
+  pipeline.tick(Math.min(pbx.orphan_timeout_ms - 1, 3600_000));
   return events;
 }

@@ -105,7 +105,7 @@ describe('problems are reported as FILE:LINE:COL: message', () => {
   it('bad enum values, with a suggestion when one is close', () => {
     const f = fixture('bad-enum.yaml');
     const events = 'call.initial, call.ringing, call.connected, call.hold, call.unhold, call.missed, call.hangup, '
-      + 'call.dtmf, call.transferred, call.reporting, agent.login, agent.logout, agent.paused, agent.unpaused, ivr.start, ivr.end, *';
+      + 'call.dtmf, call.transferred, call.reporting, agent.login, agent.logout, agent.paused, agent.unpaused, queue.wrapup, ivr.start, ivr.end, *';
     expect(problemsOf('bad-enum.yaml')).toEqual([
       `${f}:3:11: pbx[0].type: expected one of asterisk, freeswitch, got "asterix" (did you mean "asterisk"?)`,
       `${f}:9:13: webhooks[0].method: expected one of POST, GET, got "PUT" (did you mean "POST"?)`,
@@ -251,7 +251,7 @@ describe('valid files', () => {
     expect(config.pbx[0]).toEqual({
       name: 'pbx1', type: 'asterisk', host: '127.0.0.1', port: 5038, username: 'callhook', secret: 'from-env',
       trunks: [], event_format: 'json', ivrs: [], action_timeout_ms: 10_000, ping_interval_ms: 20_000,
-      orphan_timeout_ms: 4 * 3_600_000, enabled: true,
+      orphan_timeout_ms: 4 * 3_600_000, wrapup_ms: 0, enabled: true,
     });
     expect(config.pbx[1]).toMatchObject({ type: 'freeswitch', port: 8021, username: null, secret: 's3cret-from-file' });
     expect(config.webhooks[0]).toEqual({

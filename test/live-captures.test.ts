@@ -32,6 +32,30 @@ function stayEndsAtConnect(evs: CallEvent[]): void {
   expect(at('call.hangup', 'QUEUE')).toBeLessThan(Math.max(...evs.filter((e) => e.event_name === 'call.hangup' && e.context === 'LOCAL_USER').map((e) => Date.parse(e.event_time))));
 }
 
+/**
+ * both PBXes: a queue call, then the answering agent's wrap-up (pbx[].wrapup_time as the
+ * PBX's: Asterisk wrapuptime=2, FreeSWITCH wrap-up-time=1): START when the agent's queue call
+ * ended, TIMEOUT when the time ran out, numbered per agent
+ */
+function wrapupScenario(member: (answeredBy: string) => string, seconds: number): Scenario {
+  return {
+    name: 'queue-wrapup',
+    legs: [],
+    direction: 'in',
+    check: (evs) => {
+      const agent = member(report(evs).answered_by!);
+      const wrap = evs.filter((e) => e.event_name === 'queue.wrapup');
+      expect(wrap.map((e) => `${e.wrapup?.state} ${e.agent?.member} ${e.wrapup?.seconds} ${e.queue?.name} ${e.sequence}`))
+        .toEqual([`START ${agent} ${seconds} support 1`, `TIMEOUT ${agent} ${seconds} support 2`]);
+      expect(wrap.every((e) => e.context === 'AGENT' && e.call_id === null && e.wrapup?.call_id === evs[0].call_id)).toBe(true);
+      expect(Date.parse(wrap[1].event_time) - Date.parse(wrap[0].event_time)).toBe(seconds * 1000);
+      expect(wrap[1].duration).toBe(seconds);
+      const agentEnd = evs.filter((e) => e.event_name === 'call.hangup' && e.context === 'LOCAL_USER' && e.connected_at !== null);
+      expect(Math.abs(Date.parse(wrap[0].event_time) - Date.parse(agentEnd[0].event_time))).toBeLessThan(1000);
+    },
+  };
+}
+
 /** a recorded call, then a plain one: the template gets the recording's file name, on the recorded call only */
 function recordedScenario(agent: string): Scenario {
   return {
@@ -136,6 +160,7 @@ const ASTERISK: Scenario[] = [
   },
 ];
 
+ASTERISK.push(wrapupScenario((a) => a, 2));
 ASTERISK.push({
   // the caller (uac_refer.xml) REFERs agent1 to 101: agent1 is handed to agent2, same call id
   name: 'blind-transfer',
@@ -196,6 +221,7 @@ const FREESWITCH: Scenario[] = [
       stayEndsAtConnect(evs);
     },
   },
+  wrapupScenario((a) => a.replace('sofia/internal/', ''), 1),
   // 500 (record_session $${recordings_dir}/in-${uuid}.wav, then agent1), then 100 (not recorded)
   recordedScenario('sofia/internal/agent1'),
   {
@@ -224,14 +250,14 @@ const FREESWITCH: Scenario[] = [
 const CONFIG: Record<PbxType, string> = {
   asterisk: `
 pbx:
-  - {name: pbx1, type: asterisk, username: callhook, secret: x, trunks: ["PJSIP/caller*", "PJSIP/external*"]}
+  - {name: pbx1, type: asterisk, username: callhook, secret: x, trunks: ["PJSIP/caller*", "PJSIP/external*"], wrapup_time: 2s}
 calls:
   recording_variable: MIXMONITOR_FILENAME
   recording_url: "https://pbx.example.com/rec/{{recording_file}}"
 `,
   freeswitch: `
 pbx:
-  - {name: fs1, type: freeswitch, secret: x, trunks: ["sofia/internal/1555*"]}
+  - {name: fs1, type: freeswitch, secret: x, trunks: ["sofia/internal/1555*"], wrapup_time: 1s}
 calls:
   recording_url: "https://pbx.example.com/rec/{{recording_file}}"
 `,

@@ -149,3 +149,47 @@ describe('leg state machine (DESIGN §2)', () => {
     expect(transition('INITIAL', 'hold').event).toBeNull();
   });
 });
+
+describe('queue.wrapup', () => {
+  const callEnd = (time: number, member = 'PJSIP/agent1', wrapupSeconds: number | null = null): Signal => ({
+    kind: 'agent.call_end', time, pbxEvent: 'AgentComplete', callId: `c${time}`, queue: 'support', member, memberName: 'Agent One', wrapupSeconds,
+  });
+  const status = (time: number, action: 'paused' | 'logout' | 'unpaused'): Signal => ({
+    kind: 'agent.status', time, pbxEvent: 'QueueMemberPause', action, queue: 'support', member: 'PJSIP/agent1', memberName: null, reason: null,
+  });
+  const wrap = (evs: CallEvent[]) => evs.map((e) => `${e.event_name} ${e.wrapup?.state ?? '-'} ${e.event_time.slice(17, 23)} ${e.sequence}`);
+  const run = (opts: { wrapupMs?: number }, sigs: Signal[]) => {
+    const t = new CallTracker({ pbx, source: 'ami', ...opts });
+    return sigs.flatMap((s) => t.apply(s));
+  };
+  const T = Date.UTC(2026, 0, 1, 12, 0, 0);
+
+  it('is not sent without a wrap-up time', () => {
+    expect(run({}, [callEnd(T)])).toEqual([]);
+  });
+
+  it("a member's own wrap-up time (Asterisk Wrapuptime) wins over pbx[].wrapup_time", () => {
+    expect(run({ wrapupMs: 30_000 }, [callEnd(T, 'PJSIP/agent1', 5)])[0].wrapup).toEqual({ state: 'START', seconds: 5, call_id: `c${T}` });
+  });
+
+  it('TIMEOUT comes before the first later PBX event, at the time the wrap-up ran out', () => {
+    const evs = run({ wrapupMs: 2_000 }, [callEnd(T), status(T + 5_000, 'paused')]);
+    expect(wrap(evs)).toEqual(['queue.wrapup START 00.000 1', 'queue.wrapup TIMEOUT 02.000 2', 'agent.paused - 05.000 3']);
+  });
+
+  it("TIMEOUT by the daemon's clock when the PBX says nothing more", () => {
+    const tick = (time: number): Signal => ({ kind: 'tick', time, pbxEvent: 'tick' });
+    const evs = run({ wrapupMs: 2_000 }, [tick(1_000_000), callEnd(T), tick(1_001_000), tick(1_002_000)]);
+    expect(wrap(evs)).toEqual(['queue.wrapup START 00.000 1', 'queue.wrapup TIMEOUT 02.000 2']);
+  });
+
+  it('END when the member pauses or logs out during wrap-up, or finishes another queue call', () => {
+    expect(wrap(run({ wrapupMs: 30_000 }, [callEnd(T), status(T + 1_000, 'paused')])))
+      .toEqual(['queue.wrapup START 00.000 1', 'queue.wrapup END 01.000 2', 'agent.paused - 01.000 3']);
+    expect(wrap(run({ wrapupMs: 30_000 }, [callEnd(T), status(T + 1_000, 'logout')])).slice(1, 2)).toEqual(['queue.wrapup END 01.000 2']);
+    expect(wrap(run({ wrapupMs: 30_000 }, [callEnd(T), callEnd(T + 3_000)])))
+      .toEqual(['queue.wrapup START 00.000 1', 'queue.wrapup END 03.000 2', 'queue.wrapup START 03.000 3']);
+    // unpausing is not the end of a wrap-up
+    expect(wrap(run({ wrapupMs: 30_000 }, [callEnd(T), status(T + 1_000, 'unpaused')]))).toEqual(['queue.wrapup START 00.000 1', 'agent.unpaused - 01.000 2']);
+  });
+});

@@ -23,6 +23,7 @@ export const EVENT_NAMES = [
   'agent.logout',
   'agent.paused',
   'agent.unpaused',
+  'queue.wrapup',
   'ivr.start',
   'ivr.end',
 ] as const;
@@ -89,6 +90,21 @@ export interface TransferInfo {
   to: string | null;
 }
 
+/**
+ * queue.wrapup: a queue member's after-call work, in the states VoIPstudio sends. No PBX here
+ * has a wrap-up panel, so: START when the member's queue call ended (Asterisk AgentComplete,
+ * FreeSWITCH bridge-agent-end); TIMEOUT when the wrap-up time ran out and the queue may offer
+ * the member calls again; END when it ended before that because the member paused, logged out
+ * or finished another queue call.
+ */
+export interface WrapupInfo {
+  state: 'START' | 'END' | 'TIMEOUT';
+  /** the wrap-up time the member has (the PBX's member value, else pbx[].wrapup_time) */
+  seconds: number;
+  /** the queue call it follows */
+  call_id: string | null;
+}
+
 export interface CallEvent {
   id: string;
   event_name: EventName;
@@ -124,8 +140,10 @@ export interface CallEvent {
   signal: { source: 'ami' | 'esl' | 'callhook'; event: string; reconciled?: boolean };
   /** call.reporting only */
   reporting?: Reporting;
-  /** agent.* only */
+  /** agent.* and queue.wrapup only */
   agent?: AgentInfo;
+  /** queue.wrapup only */
+  wrapup?: WrapupInfo;
   /** ivr.* only: the IVR's name and the digits entered in it (so far) */
   ivr?: { name: string; digits: string };
   /** call.transferred only */

@@ -138,7 +138,17 @@ export interface AgentStatus extends Base {
   reason: string | null;
 }
 
-/** Channel variable or caller-id update worth keeping on the leg (recording file, connected line). */
+/** A queue member's queue call ended (Asterisk AgentComplete, FreeSWITCH bridge-agent-end): wrap-up starts. */
+export interface AgentCallEnd extends Base {
+  kind: 'agent.call_end';
+  callId: string | null;
+  queue: string | null;
+  member: string;
+  memberName: string | null;
+  /** the member's own wrap-up time (s), when the PBX reports one (Asterisk member Wrapuptime > 0) */
+  wrapupSeconds: number | null;
+}
+
 /** The PBX transferred the call: `legId` (the transferer) handed `peerLegId` on to `target`. */
 export interface LegTransfer extends LegRef {
   kind: 'leg.transfer';
@@ -147,6 +157,7 @@ export interface LegTransfer extends LegRef {
   target: string | null;
 }
 
+/** Channel variable or caller-id update worth keeping on the leg (recording file, connected line). */
 export interface LegUpdate extends LegRef {
   kind: 'leg.update';
   vars?: Record<string, string>;
@@ -198,6 +209,7 @@ export type Signal =
   | QueueOffer
   | QueueLeave
   | AgentStatus
+  | AgentCallEnd
   | LegUpdate
   | Resync
   | Tick;

@@ -23,6 +23,20 @@ export interface TrackerOptions {
   recordingVariable?: string | null;
   /** IVRs, recognised by the number the call's first leg dialled (and its dialplan context) */
   ivrs?: Array<{ name: string; exten: string; context: string | null }>;
+  /** queue wrap-up time for members the PBX gives none of their own (0 = no queue.wrapup) */
+  wrapupMs?: number;
+}
+
+/** a member's open wrap-up (queue.wrapup START sent) */
+interface Wrapup {
+  member: string;
+  name: string | null;
+  queue: string | null;
+  callId: string | null;
+  startedAt: number;
+  seconds: number;
+  /** the daemon's clock when it started (TIMEOUT fires by it live, by PBX times in a replay) */
+  since: number | null;
 }
 
 
@@ -48,6 +62,8 @@ export class CallTracker {
   private clock: number | null = null;
   /** agent.* events are numbered per agent (agent.member), the key they are delivered in order by */
   private readonly agentSeq = new Map<string, number>();
+  /** open wrap-ups, by member */
+  private readonly wrapups = new Map<string, Wrapup>();
   private opts!: TrackerOptions;
   private isTrunk!: (s: string) => boolean;
   private orphanMs!: number;
@@ -69,7 +85,9 @@ export class CallTracker {
 
   /** Apply one signal; returns the events it causes, in order. */
   apply(sig: Signal): CallEvent[] {
-    const out = this.applySignal(sig);
+    // a wrap-up whose time ran out before this PBX event is over before its events
+    const out = this.wrapups.size > 0 && sig.kind !== 'tick' ? this.wrapupsDue((w) => sig.time >= w.startedAt + w.seconds * 1000) : [];
+    out.push(...this.applySignal(sig));
     if (this.heldInitial.size > 0 && out.length > 0) this.releaseBefore(out);
     return out;
   }
@@ -200,8 +218,19 @@ export class CallTracker {
         this.maybeFinish(call, sig.time, sig.pbxEvent, out);
         break;
       }
+      case 'agent.call_end': {
+        // a new queue call finished during wrap-up: that wrap-up ended early
+        this.endWrapup(sig.member, 'END', sig.time, sig.pbxEvent, out);
+        const seconds = sig.wrapupSeconds ?? (this.opts.wrapupMs ?? 0) / 1000;
+        if (seconds <= 0) break;
+        const w: Wrapup = { member: sig.member, name: sig.memberName, queue: sig.queue, callId: sig.callId, startedAt: sig.time, seconds, since: this.clock };
+        this.wrapups.set(w.member, w);
+        out.push(this.wrapupEvent(w, 'START', sig.time, sig.pbxEvent));
+        break;
+      }
       case 'agent.status': {
         const name = `agent.${sig.action}` as EventName;
+        if (sig.action === 'paused' || sig.action === 'logout') this.endWrapup(sig.member, 'END', sig.time, sig.pbxEvent, out);
         out.push({
           ...this.blank(name, 'AGENT', sig.time, sig.pbxEvent, this.nextAgentSeq(sig.member), null, `${sig.member}|${sig.queue}`),
           agent: { member: sig.member, name: sig.memberName, queue: sig.queue, reason: sig.reason },
@@ -218,6 +247,31 @@ export class CallTracker {
         break;
     }
     return out;
+  }
+
+  /** queue.wrapup END / TIMEOUT of the member's open wrap-up, if any */
+  private endWrapup(member: string, state: 'END' | 'TIMEOUT', time: number, pbxEvent: string, out: CallEvent[]): void {
+    const w = this.wrapups.get(member);
+    if (!w) return;
+    this.wrapups.delete(member);
+    out.push(this.wrapupEvent(w, state, time, pbxEvent));
+  }
+
+  /** TIMEOUT of every open wrap-up that is `due`, at the time it ran out */
+  private wrapupsDue(due: (w: Wrapup) => boolean): CallEvent[] {
+    const out: CallEvent[] = [];
+    for (const w of [...this.wrapups.values()]) if (due(w)) this.endWrapup(w.member, 'TIMEOUT', w.startedAt + w.seconds * 1000, 'wrapup timer', out);
+    return out;
+  }
+
+  private wrapupEvent(w: Wrapup, state: 'START' | 'END' | 'TIMEOUT', time: number, pbxEvent: string): CallEvent {
+    const ev = this.blank('queue.wrapup', 'AGENT', time, pbxEvent, this.nextAgentSeq(w.member), null, `${w.member}|wrapup|${w.startedAt}|${state}`);
+    ev.agent = { member: w.member, name: w.name, queue: w.queue, reason: null };
+    ev.queue = w.queue ? { name: w.queue, position: null, wait_seconds: null, disposition: null } : null;
+    ev.endpoint = w.member;
+    ev.wrapup = { state, seconds: w.seconds, call_id: w.callId };
+    timing(ev, w.startedAt, null, null, state === 'START' ? null : time, time);
+    return ev;
   }
 
   private nextAgentSeq(member: string): number {
@@ -426,6 +480,10 @@ export class CallTracker {
 
   private onTick(now: number, out: CallEvent[]): void {
     this.clock = now;
+    out.push(...this.wrapupsDue((w) => {
+      w.since ??= now;
+      return now - w.since >= w.seconds * 1000;
+    }));
     for (const [id, held] of [...this.heldInitial]) {
       held.since ??= now;
       if (now - held.since >= ROUTING_WAIT_MS) this.release(id, out);

@@ -73,6 +73,8 @@ const pbxSchema = z
     action_timeout: duration.prefault('10s').describe('Timeout of AMI actions / ESL api commands'),
     ping_interval: duration.prefault('20s').describe('Keepalive ping interval'),
     orphan_timeout: duration.prefault('4h').describe('Legs with no event for this long are closed'),
+    wrapup_time: duration.prefault('0s')
+      .describe("Queue wrap-up time, as the PBX has it (queues.conf wrapuptime, mod_callcenter wrap-up-time): queue.wrapup TIMEOUT comes this long after START. 0: no queue.wrapup, except for members the PBX gives their own"),
     ivrs: z
       .array(
         z.strictObject({
@@ -97,6 +99,7 @@ const pbxSchema = z
     action_timeout_ms: p.action_timeout,
     ping_interval_ms: p.ping_interval,
     orphan_timeout_ms: p.orphan_timeout,
+    wrapup_ms: p.wrapup_time,
     ivrs: p.ivrs.map((i) => ({ name: i.name, exten: i.exten, context: i.context ?? null })),
     enabled: p.enabled,
   }));

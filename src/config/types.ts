@@ -24,6 +24,8 @@ export interface PbxConfig {
   ping_interval_ms: number;
   /** orphan legs (no event for this long) are closed */
   orphan_timeout_ms: number;
+  /** queue wrap-up time (queue.wrapup TIMEOUT after START); 0 = none */
+  wrapup_ms: number;
   /** IVRs, recognised by the number the call's first leg dialled (and its dialplan context) */
   ivrs: Array<{ name: string; exten: string; context: string | null }>;
   enabled: boolean;

@@ -177,6 +177,7 @@ export function sampleEvent(
     case 'agent.logout':
     case 'agent.paused':
     case 'agent.unpaused':
+    case 'queue.wrapup':
       Object.assign(ev, {
         context: 'AGENT', call_id: null, leg_id: null, state: null, direction: null, sequence: 1,
         src: null, src_name: null, dst: null, dst_name: null, queue: null, start_time: null,
@@ -187,6 +188,7 @@ export function sampleEvent(
         queue: 'support',
         reason: name === 'agent.paused' ? 'lunch' : null,
       };
+      if (name === 'queue.wrapup') ev.wrapup = { state: 'START', seconds: 30, call_id: callId };
       break;
     case 'ivr.start':
     case 'ivr.end':

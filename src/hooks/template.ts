@@ -33,7 +33,7 @@ const EVENT_KEYS = [
   'previous_state', 'direction', 'src', 'src_name', 'dst', 'dst_name', 'endpoint', 'queue',
   'start_time', 'ringing_at', 'connected_at', 'ended_at', 'duration', 'ring_duration',
   'talk_duration', 'hangup_cause', 'hangup_cause_code', 'sip_status', 'dtmf', 'hold', 'digits',
-  'recording_url', 'pbx', 'signal', 'reporting', 'agent', 'ivr', 'transfer',
+  'recording_url', 'pbx', 'signal', 'reporting', 'agent', 'ivr', 'transfer', 'wrapup',
 ] as const satisfies readonly (keyof CallEvent)[];
 const QUEUE_KEYS = ['name', 'position', 'wait_seconds', 'disposition'] as const satisfies readonly (keyof QueueInfo)[];
 const DTMF_KEYS = ['digit', 'pressed_by', 'duration_ms'] as const satisfies readonly (keyof DtmfInfo)[];
@@ -61,6 +61,7 @@ export const TEMPLATE_FIELDS: readonly string[] = [
   ...AGENT_KEYS.map((k) => `agent.${k}`),
   'ivr.name', 'ivr.digits',
   'transfer.kind', 'transfer.by_leg', 'transfer.by_endpoint', 'transfer.transferee_leg', 'transfer.to',
+  'wrapup.state', 'wrapup.seconds', 'wrapup.call_id',
   ...REPORTING_KEYS.map((k) => `reporting.${k}`),
 ];
 

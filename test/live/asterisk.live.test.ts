@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CallEvent } from '../../src/calls/events.js';
 import { asteriskPbxYaml } from '../helpers/config.js';
+import { until } from '../helpers/daemon.js';
 import { LIVE, livePbx, shape, sipp, SIPP_AST, startAsterisk, startCallhook } from './harness.js';
 
 const PORTS = {
@@ -163,5 +164,24 @@ describe.skipIf(!LIVE.ready)('live Asterisk', () => {
     await a2.done;
     const dtmf = await ch.call((e) => e.some((x) => x.event_name === 'call.dtmf'), 'the DTMF call');
     expect(dtmf.filter((e) => e.event_name === 'call.dtmf').map((e) => e.dtmf?.digit)).toEqual(['1', '2', '#']);
+  });
+  it('queue wrap-up: START when the queue call of the agent ends, TIMEOUT when wrapuptime (2 s) ran out', async () => {
+    const ch = live.use(await startCallhook((port) => asteriskPbxYaml(port, '    trunks: ["PJSIP/caller*", "PJSIP/external*"]\n    wrapup_time: 2s\n'), PORTS.ASTERISK_AMI_PORT));
+    const a1 = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
+    const a2 = sipp(['-sf', join(SIPP_AST, 'uas_ring_no_answer.xml'), '-p', String(PORTS.ASTERISK_AGENT2_PORT), '-key', 'local_user', 'agent2']);
+    expect(await dial('caller', 6190, '200', 3000, 'uac_call_bye.xml').done).toBe(0);
+    await a1.done;
+    a2.kill();
+    const call = await ch.call((e) => e.some((x) => x.context === 'QUEUE'), 'the queue call');
+    await until(() => ch.events().some((e) => e.wrapup?.state === 'TIMEOUT'), 30_000, 'queue.wrapup TIMEOUT');
+    const wrap = ch.events().filter((e) => e.event_name === 'queue.wrapup');
+    expect(wrap.map((e) => `${e.wrapup?.state} ${e.agent?.member} ${e.wrapup?.seconds} ${e.queue?.name}`)).toEqual(['START PJSIP/agent1 2 support', 'TIMEOUT PJSIP/agent1 2 support']);
+    expect(wrap[0].wrapup?.call_id).toBe(call[0].call_id);
+    expect(Date.parse(wrap[1].event_time) - Date.parse(wrap[0].event_time)).toBe(2000);
+    // START comes when the agent's call ended, not before it
+    const agentHangup = call.find((e) => e.event_name === 'call.hangup' && e.endpoint === 'PJSIP/agent1')!;
+    expect(Math.abs(Date.parse(wrap[0].event_time) - Date.parse(agentHangup.event_time))).toBeLessThan(1000);
+    // numbered per agent, in the agent's own sequence
+    expect(wrap.map((e) => e.sequence)).toEqual([1, 2]);
   });
 });

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CallEvent } from '../../src/calls/events.js';
+import { until } from '../helpers/daemon.js';
 import { LIVE, livePbx, shape, sipp, SIPP_FS, startCallhook, startFreeswitch } from './harness.js';
 
 const PORTS = {
@@ -143,5 +144,21 @@ describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
     const r = reporting(evs);
     expect(r.answered_by).toBe('sofia/internal/agent1');
     expect(r.legs.map((l) => l.endpoint).sort()).toEqual(['sofia/internal/15551230001', 'sofia/internal/agent1', 'sofia/internal/agent2']);
+  });
+  it('queue wrap-up: START when the queue call of the agent ends (bridge-agent-end), TIMEOUT after the wrap-up time', async () => {
+    const ch = live.use(await startCallhook((port) => `${pbxYaml(port)}    wrapup_time: 1s\n`, PORTS.FREESWITCH_ESL_PORT));
+    const a1 = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
+    const a2 = answer('agent2', PORTS.FREESWITCH_AGENT2_PORT);
+    expect(await dial('15551230002', 'Bob', 6270, '200', 4000).done).toBe(0);
+    await Promise.race([a1.done, a2.done]);
+    a1.kill();
+    a2.kill();
+    const call = await ch.call((e) => e.some((x) => x.context === 'QUEUE'), 'the queue call');
+    await until(() => ch.events().some((e) => e.wrapup?.state === 'TIMEOUT'), 30_000, 'queue.wrapup TIMEOUT');
+    const wrap = ch.events().filter((e) => e.event_name === 'queue.wrapup');
+    const agent = reporting(call).answered_by!.replace('sofia/internal/', '');
+    expect(wrap.map((e) => `${e.wrapup?.state} ${e.agent?.member} ${e.wrapup?.seconds} ${e.queue?.name}`)).toEqual([`START ${agent} 1 support`, `TIMEOUT ${agent} 1 support`]);
+    expect(wrap[0].wrapup?.call_id).toBe(call[0].call_id);
+    expect(Date.parse(wrap[1].event_time) - Date.parse(wrap[0].event_time)).toBe(1000);
   });
 });

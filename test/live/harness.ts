@@ -241,7 +241,7 @@ export function livePbx(start: () => Pbx, ext: 'ami' | 'esl'): { pbx: () => Pbx;
   afterAll(() => pbx?.stop());
   afterEach(async (ctx) => {
     if (!current) return;
-    maybeRecord(current, `live-${ctx.task.name.replace(/\W+/g, '-').slice(0, 40)}.${ext}`);
+    maybeRecord(current, `live-${ext}-${ctx.task.name.replace(/\W+/g, '-').slice(0, 40)}.${ext}`);
     await current.stop();
     current = null;
   });

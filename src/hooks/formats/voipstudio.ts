@@ -17,6 +17,8 @@
  * - `context` LOCAL_USER or QUEUE; DTMF events (canonical context CALL) say LOCAL_USER;
  * - call.dtmf adds `dtmf_tag` (the key pressed) and `dtmf_target` ("caller" / "callee",
  *   the party that pressed it).
+ * - queue.wrapup has `state` START / END / TIMEOUT, context QUEUE, the call it follows as
+ *   `call_id`, the member as `dst_id` / `dst_name` and the queue as `dst`.
  * Other canonical events (call.reporting, agent.*, ivr.*) are not sent in this format.
  */
 import { createHash } from 'node:crypto';
@@ -33,6 +35,7 @@ const SENT = new Set<string>([
   'call.hold',
   'call.unhold',
   'call.dtmf',
+  'queue.wrapup',
 ]);
 
 export interface VoipstudioPayload {
@@ -91,6 +94,12 @@ export function toVoipstudio(ev: CallEvent): VoipstudioPayload {
     dst_id: side === 'dst' ? ev.endpoint : null,
     dst_name: ev.dst_name,
   };
+  if (ev.wrapup) {
+    Object.assign(p, {
+      call_id: ev.wrapup.call_id, state: ev.wrapup.state, context: 'QUEUE', destination: 'in',
+      dst: ev.agent?.queue ?? null, dst_id: ev.agent?.member ?? null, dst_name: ev.agent?.name ?? null,
+    } satisfies Partial<VoipstudioPayload>);
+  }
   if (ev.event_name === 'call.dtmf') {
     p.dtmf_tag = ev.dtmf?.digit ?? null;
     p.dtmf_target = ev.dtmf?.pressed_by ?? null;

@@ -17,7 +17,7 @@ export const AMI_EVENTS_USED: ReadonlySet<string> = new Set([
   'Newchannel', 'Newstate', 'DialBegin', 'DialEnd', 'AgentRingNoAnswer', 'BridgeEnter', 'Hold', 'Unhold', 'DTMFEnd',
   'HangupRequest', 'Hangup', 'QueueCallerJoin', 'AgentCalled', 'QueueCallerAbandon', 'QueueCallerLeave',
   'QueueMemberAdded', 'QueueMemberRemoved', 'QueueMemberPause', 'AgentLogin', 'AgentLogoff', 'VarSet',
-  'DialState', 'BlindTransfer', 'AttendedTransfer',
+  'DialState', 'BlindTransfer', 'AttendedTransfer', 'AgentComplete', 'QueueMemberStatus',
 ]);
 
 export interface AmiTranslatorOptions {
@@ -31,6 +31,8 @@ export class AmiTranslator {
   /** callers in a queue: uniqueid -> { answered, abandon } */
   private readonly inQueue = new Map<string, { answered: boolean; abandon: { position: number | null; hold: number | null } | null }>();
   private keep: Set<string>;
+  /** queue members' own wrap-up times (s), from their Wrapuptime (0: the queue's applies) */
+  private readonly memberWrapup = new Map<string, number>();
   /** messages that looked like call events but lacked the fields they need */
   malformed = 0;
 
@@ -172,8 +174,23 @@ export class AmiTranslator {
           },
         ];
       }
+      case 'QueueMemberStatus':
+        this.noteWrapup(m);
+        return NONE;
+      case 'AgentComplete': {
+        // the member's queue call ended: its wrap-up starts (queues.conf wrapuptime)
+        const member = m.Interface || m.StateInterface || m.Location;
+        if (!member) return this.bad();
+        return [
+          {
+            kind: 'agent.call_end', time, pbxEvent: event, callId: m.Linkedid || m.Uniqueid || null, queue: m.Queue ?? null,
+            member, memberName: known(m.MemberName), wrapupSeconds: this.memberWrapup.get(member) || null,
+          },
+        ];
+      }
       case 'QueueMemberAdded':
       case 'QueueMemberRemoved':
+        this.noteWrapup(m);
         return this.agent(event === 'QueueMemberAdded' ? 'login' : 'logout', m, time);
       case 'QueueMemberPause':
         return this.agent(m.Paused === '1' ? 'paused' : 'unpaused', m, time);
@@ -228,6 +245,12 @@ export class AmiTranslator {
         reason: action === 'paused' ? known(m.PausedReason) ?? known(m.Reason) : null,
       },
     ];
+  }
+
+  private noteWrapup(m: AmiMessage): void {
+    const member = m.Interface || m.StateInterface;
+    const w = num(m.Wrapuptime);
+    if (member && w !== null && w >= 0) this.memberWrapup.set(member, w);
   }
 
   private bad(): Signal[] {

@@ -399,11 +399,24 @@ export class EslTranslator {
           },
         ];
       }
+      case 'bridge-agent-end': {
+        // the agent's queue call ended: its wrap-up starts (the agent's wrap-up-time)
+        const member = str(ev['CC-Agent']);
+        if (!member) {
+          this.stats.malformed++;
+          return [];
+        }
+        const caller = str(ev['CC-Member-Session-UUID']);
+        return [{
+          kind: 'agent.call_end', time, pbxEvent: action, callId: this.legs.get(caller)?.callId ?? orNull(caller),
+          queue: orNull(str(ev['CC-Queue'])), member, memberName: null, wrapupSeconds: null,
+        }];
+      }
       case 'agent-status-change':
         return this.onAgentStatus(ev, time);
       default:
         // agent-offering (the agent leg's CHANNEL_CREATE carries the link), members-count,
-        // agent-state-change, bridge-agent-end / -fail (the agent leg's hangup covers them)
+        // agent-state-change, bridge-agent-fail (the agent leg's hangup covers them)
         this.stats.ignored++;
         return [];
     }
