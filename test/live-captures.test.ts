@@ -161,28 +161,31 @@ const ASTERISK: Scenario[] = [
 ];
 
 ASTERISK.push(wrapupScenario((a) => a, 2));
-ASTERISK.push({
-  // the caller (uac_refer.xml) REFERs agent1 to 101: agent1 is handed to agent2, same call id
-  name: 'blind-transfer',
-  legs: [
-    ...seq('LOCAL_USER', 'PJSIP/agent1').slice(0, 3),
-    'call.initial LOCAL_USER INITIAL PJSIP/agent2',
-    'call.ringing LOCAL_USER RINGING PJSIP/agent2',
-    'call.connected LOCAL_USER CONNECTED PJSIP/agent2',
-    'call.hangup LOCAL_USER HANGUP PJSIP/agent2',
-    'call.hangup LOCAL_USER HANGUP PJSIP/agent1',
-  ],
-  direction: 'in',
-  check: (evs) => {
-    const t = evs.filter((e) => e.event_name === 'call.transferred');
-    expect(t).toHaveLength(1);
-    expect(t[0]).toMatchObject({ context: 'CALL', endpoint: 'PJSIP/caller', signal: { event: 'BlindTransfer' } });
-    expect(t[0].transfer).toMatchObject({ kind: 'blind', by_endpoint: 'PJSIP/caller', to: '101' });
-    // it comes between agent1's answer and agent2's first event
-    const names = evs.map((e) => `${e.event_name} ${e.endpoint}`);
-    expect(names.indexOf('call.transferred PJSIP/caller')).toBeLessThan(names.indexOf('call.initial PJSIP/agent2'));
-  },
-});
+/**
+ * both PBXes: the caller (uac_refer.xml) REFERs agent1 to 101: agent1 is handed to agent2 in
+ * the same call, and call.transferred says so between agent1's answer and agent2's first event
+ */
+function blindTransferScenario(caller: string, agent: (n: 1 | 2) => string, pbxEvent: string, hangups: Array<1 | 2>): Scenario {
+  return {
+    name: 'blind-transfer',
+    legs: [
+      ...seq('LOCAL_USER', agent(1)).slice(0, 3),
+      ...seq('LOCAL_USER', agent(2)).slice(0, 3),
+      ...hangups.map((n) => `call.hangup LOCAL_USER HANGUP ${agent(n)}`),
+    ],
+    direction: 'in',
+    check: (evs) => {
+      const t = evs.filter((e) => e.event_name === 'call.transferred');
+      expect(t).toHaveLength(1);
+      expect(t[0]).toMatchObject({ context: 'CALL', endpoint: caller, signal: { event: pbxEvent } });
+      expect(t[0].transfer).toMatchObject({ kind: 'blind', by_endpoint: caller, to: '101' });
+      const names = evs.map((e) => `${e.event_name} ${e.endpoint}`);
+      expect(names.indexOf(`call.transferred ${caller}`)).toBeGreaterThan(names.indexOf(`call.connected ${agent(1)}`));
+      expect(names.indexOf(`call.transferred ${caller}`)).toBeLessThan(names.indexOf(`call.initial ${agent(2)}`));
+    },
+  };
+}
+ASTERISK.push(blindTransferScenario('PJSIP/caller', (n) => `PJSIP/agent${n}`, 'BlindTransfer', [2, 1]));
 
 const FREESWITCH: Scenario[] = [
   { name: 'inbound', legs: seq('LOCAL_USER', 'sofia/internal/agent1'), direction: 'in', check: (evs) => expect(report(evs).answered_by).toBe('sofia/internal/agent1') },
@@ -222,6 +225,8 @@ const FREESWITCH: Scenario[] = [
     },
   },
   wrapupScenario((a) => a.replace('sofia/internal/', ''), 1),
+  // FreeSWITCH marks the transferred leg (agent1) with Caller-Transfer-Source ...:bl_xfer:101/
+  blindTransferScenario('sofia/internal/15551230001', (n) => `sofia/internal/agent${n}`, 'CHANNEL_CALLSTATE', [2, 1]),
   // 500 (record_session $${recordings_dir}/in-${uuid}.wav, then agent1), then 100 (not recorded)
   recordedScenario('sofia/internal/agent1'),
   {

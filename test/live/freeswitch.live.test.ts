@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CallEvent } from '../../src/calls/events.js';
 import { until } from '../helpers/daemon.js';
-import { LIVE, livePbx, shape, sipp, SIPP_FS, startCallhook, startFreeswitch } from './harness.js';
+import { LIVE, livePbx, shape, sipp, SIPP_AST, SIPP_FS, startCallhook, startFreeswitch } from './harness.js';
 
 const PORTS = {
   FREESWITCH_SIP_PORT: 5800, FREESWITCH_ESL_PORT: 18821, FREESWITCH_ESL_PASSWORD: 'live-esl-secret',
@@ -160,5 +160,19 @@ describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
     expect(wrap.map((e) => `${e.wrapup?.state} ${e.agent?.member} ${e.wrapup?.seconds} ${e.queue?.name}`)).toEqual([`START ${agent} 1 support`, `TIMEOUT ${agent} 1 support`]);
     expect(wrap[0].wrapup?.call_id).toBe(call[0].call_id);
     expect(Date.parse(wrap[1].event_time) - Date.parse(wrap[0].event_time)).toBe(1000);
+  });
+  it('blind transfer: the caller REFERs agent1 to 101; the call keeps its id, says who transferred whom where, and agent2 takes over', async () => {
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
+    const a1 = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
+    const a2 = sipp(['-sf', join(SIPP_FS, 'uas_answer_then_bye.xml'), '-p', String(PORTS.FREESWITCH_AGENT2_PORT), '-s', 'agent2', '-d', '2000']);
+    const uac = await sipp([sip(), '-sf', join(SIPP_AST, 'uac_refer.xml'), '-s', '100', '-p', '6280', '-key', 'from_user', '15551230001', '-key', 'refer_to', '101', '-d', '1500']).done;
+    await Promise.all([a1.done, a2.done]);
+    if (process.env.LIVE_DEBUG) console.log('uac', uac, ch.events().map((e) => `${e.call_id} ${e.sequence} ${shape(e)} ${e.direction} ${e.signal.event}`).join('\n'));
+    const evs = await ch.call((e) => e.some((x) => x.endpoint === 'sofia/internal/agent2'), 'the transferred call');
+    if (process.env.LIVE_DEBUG) console.log(ch.events().map((e) => `${e.call_id} ${e.sequence} ${shape(e)} ${e.direction} ${e.signal.event}`).join('\n'));
+    const t = evs.find((e) => e.event_name === 'call.transferred')!;
+    expect(t.transfer).toMatchObject({ kind: 'blind', by_endpoint: 'sofia/internal/15551230001', to: '101' });
+    expect(evs.filter((e) => e.context === 'LOCAL_USER' && e.event_name === 'call.connected').map((e) => e.endpoint)).toEqual(['sofia/internal/agent1', 'sofia/internal/agent2']);
+    expect(new Set(ch.events().map((e) => e.call_id)).size).toBe(1);
   });
 });

@@ -37,6 +37,10 @@ interface LegInfo {
   rang: boolean;
   held: boolean;
   ended: boolean;
+  /** the leg it is bridged to (its parent until a CHANNEL_BRIDGE says otherwise) */
+  partner?: string | null;
+  /** the last Caller-Transfer-Source seen on it */
+  transferSource?: string;
 }
 
 interface QueueStay {
@@ -81,6 +85,15 @@ export class EslTranslator {
       return [];
     }
     const time = eventTime(ev) ?? receivedAt;
+    const source = str(ev['Caller-Transfer-Source']);
+    if (source) {
+      const t = this.onTransferSource(ev, source, name, time);
+      if (t) return [t, ...this.translateEvent(ev, name, time)];
+    }
+    return this.translateEvent(ev, name, time);
+  }
+
+  private translateEvent(ev: Ev, name: string, time: number): Signal[] {
     switch (name) {
       case 'CHANNEL_CREATE':
         return this.onCreate(ev, time);
@@ -195,7 +208,7 @@ export class EslTranslator {
     else if (parent) callId = ownCallUuid && ownCallUuid !== legId ? ownCallUuid : parent;
     else callId = ownCallUuid || legId;
 
-    this.remember(legId, { callId, inbound, parent, answered: false, rang: false, held: false, ended: false });
+    this.remember(legId, { callId, inbound, parent, answered: false, rang: false, held: false, ended: false, partner: parent });
 
     // an originated leg's destination is itself; what it dials comes with the bridge leg
     const exten = !inbound && !parent ? null : orNull(str(ev['Caller-Destination-Number']));
@@ -265,6 +278,10 @@ export class EslTranslator {
     const otherId = str(ev['Other-Leg-Unique-ID']);
     const other = otherId ? this.legs.get(otherId) : undefined;
     if (other) out.push(...this.answer(otherId, other, 'CHANNEL_BRIDGE', time));
+    if (other) {
+      leg.info.partner = otherId;
+      other.partner = leg.id;
+    }
     const stay = this.stays.get(leg.id);
     if (stay) stay.bridged = true;
     return out;
@@ -341,6 +358,25 @@ export class EslTranslator {
     this.legs.delete(legId);
     if (info.parent === null) this.lastDtmf.delete(info.callId);
     return out;
+  }
+
+  /**
+   * A leg FreeSWITCH transferred (REFER, uuid_transfer, the transfer app) carries
+   * Caller-Transfer-Source `<epoch>:<uuid>:bl_xfer:<dest>/<context>/<dialplan>` on its events
+   * from then on: the first event with a new one is the transfer. The transferring party is
+   * the leg it was bridged to (the one that sent the REFER, or whose call it was).
+   */
+  private onTransferSource(ev: Ev, source: string, pbxEvent: string, time: number): Signal | null {
+    const leg = this.legOf(ev);
+    if (!leg || leg.info.transferSource === source) return null;
+    leg.info.transferSource = source;
+    const m = /^\d+:[^:]*:bl_xfer:([^/]*)/.exec(source);
+    if (!m) return null;
+    const by = leg.info.partner ?? leg.info.parent;
+    return {
+      kind: 'leg.transfer', time, pbxEvent, callId: leg.info.callId, legId: by ?? leg.id,
+      transfer: 'blind', peerLegId: leg.id, target: orNull(m[1]),
+    };
   }
 
   // --- mod_callcenter -------------------------------------------------------------------
