@@ -110,6 +110,11 @@ export class Pipeline {
 
   private emit(ev: CallEvent): void {
     if (this.recording && ev.recording_url !== null) ev.recording_url = recordingUrlFor(this.recording, ev);
+    if (this.recording && ev.reporting) {
+      for (const seg of ev.reporting.segments) {
+        if (seg.recording_url !== null) seg.recording_url = recordingUrlFor(this.recording, { ...ev, leg_id: seg.leg_id, endpoint: seg.endpoint, recording_url: seg.recording_url });
+      }
+    }
     this.hooks.onEvent?.(ev);
     this.logger.debug({ event: ev.event_name, call_id: ev.call_id, leg_id: ev.leg_id, state: ev.state, context: ev.context }, 'call event');
     if (!this.sink || !this.router) return;

@@ -10,19 +10,19 @@ import type { CallEvent } from '../src/calls/events.js';
 import type { PbxType } from '../src/calls/signals.js';
 import { simulate } from '../src/simulate.js';
 import { configFrom } from './helpers/config.js';
+import { attendedTransferSeen, shape } from './helpers/flows.js';
 
 interface Scenario {
   name: string;
   /** `event context state endpoint` of the LOCAL_USER and QUEUE events, in order */
   legs: string[];
-  /** every call event's direction */
-  direction: 'in' | 'out' | 'internal';
+  /** every call event's direction (null: the check says, per call) */
+  direction: 'in' | 'out' | 'internal' | null;
   /** calls in the capture (default 1) */
   calls?: number;
   check?: (evs: CallEvent[]) => void;
 }
 
-const shape = (e: CallEvent) => [e.event_name, e.context, e.state ?? '-', e.endpoint ?? '-'].join(' ');
 const seq = (prefix: string, ep: string, states = ['initial INITIAL', 'ringing RINGING', 'connected CONNECTED', 'hangup HANGUP']) =>
   states.map((s) => `call.${s.split(' ')[0]} ${prefix} ${s.split(' ')[1]} ${ep}`);
 /** both PBXes: the caller leaves the queue when an agent is connected, while the legs talk on */
@@ -185,6 +185,15 @@ function blindTransferScenario(caller: string, agent: (n: 1 | 2) => string, pbxE
     },
   };
 }
+ASTERISK.push({
+  // agent1's desk phone (test/live/phone.ts) answers the customer, calls 101 (agent2), then
+  // REFERs the customer to agent2 with Replaces for the consult call
+  name: 'attended-transfer',
+  calls: 2,
+  legs: [],
+  direction: null,
+  check: (evs) => attendedTransferSeen(evs, 'PJSIP/agent1', 'PJSIP/agent2'),
+});
 ASTERISK.push(blindTransferScenario('PJSIP/caller', (n) => `PJSIP/agent${n}`, 'BlindTransfer', [2, 1]));
 
 const FREESWITCH: Scenario[] = [
@@ -227,6 +236,21 @@ const FREESWITCH: Scenario[] = [
   wrapupScenario((a) => a.replace('sofia/internal/', ''), 1),
   // FreeSWITCH marks the transferred leg (agent1) with Caller-Transfer-Source ...:bl_xfer:101/
   blindTransferScenario('sofia/internal/15551230001', (n) => `sofia/internal/agent${n}`, 'CHANNEL_CALLSTATE', [2, 1]),
+  {
+    // fs_cli uuid_transfer <customer> 101 while agent1 talks to them (an operator panel's
+    // transfer): agent1 is hung up, the customer's leg runs 101 and agent2 answers; the
+    // customer's leg reports the transfer after agent1's hangup
+    name: 'uuid-transfer',
+    legs: [
+      ...seq('LOCAL_USER', 'sofia/internal/agent1'),
+      ...seq('LOCAL_USER', 'sofia/internal/agent2'),
+    ],
+    direction: 'in',
+    check: (evs) => {
+      expect(evs.filter((e) => e.event_name === 'call.transferred').map((e) => e.transfer))
+        .toMatchObject([{ kind: 'blind', by_endpoint: 'sofia/internal/agent1', to: '101', transferee_leg: evs[0].call_id }]);
+    },
+  },
   // 500 (record_session $${recordings_dir}/in-${uuid}.wav, then agent1), then 100 (not recorded)
   recordedScenario('sofia/internal/agent1'),
   {
@@ -277,7 +301,7 @@ describe.each([
     const evs = await simulate(type, `test/fixtures/${type}/live/${name}.${ext}`, config);
     expect(new Set(evs.map((e) => e.call_id).filter(Boolean)).size).toBe(s.calls ?? 1);
     if (s.legs.length) expect(evs.filter((e) => e.context === 'LOCAL_USER' || e.context === 'QUEUE').map(shape)).toEqual(s.legs);
-    for (const e of evs.filter((x) => x.call_id)) expect(e.direction, `${e.event_name} ${e.endpoint}`).toBe(s.direction);
+    if (s.direction) for (const e of evs.filter((x) => x.call_id)) expect(e.direction, `${e.event_name} ${e.endpoint}`).toBe(s.direction);
     // every leg that began ends once, and the call reports once
     const began = evs.filter((e) => e.event_name === 'call.initial').map((e) => `${e.context} ${e.leg_id}`);
     const ended = evs.filter((e) => e.event_name === 'call.hangup').map((e) => `${e.context} ${e.leg_id}`);

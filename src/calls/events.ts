@@ -55,6 +55,23 @@ export interface ReportLeg {
   hangup_cause: string | null;
 }
 
+/**
+ * One agent's part of a call (Engage Voice sends a record per agent segment): each local leg
+ * that was connected, in the order they were, with its own talk time. A transferred call has
+ * one per agent who spoke with the customer.
+ */
+export interface ReportSegment {
+  leg_id: string;
+  endpoint: string;
+  number: string | null;
+  name: string | null;
+  connected_at: string;
+  ended_at: string | null;
+  talk_duration: number;
+  /** the recording of this leg (its own, else the call's), as calls.recording_url renders it */
+  recording_url: string | null;
+}
+
 export interface Reporting {
   type: 'direct' | 'queue' | 'ivr' | 'originate';
   created_at: string;
@@ -67,6 +84,7 @@ export interface Reporting {
   cause: 'answer' | 'busy' | 'no_answer' | 'cancel' | 'failed';
   answered_by: string | null;
   legs: ReportLeg[];
+  segments: ReportSegment[];
   did: string | null;
   ivr: string | null;
 }

@@ -2,12 +2,12 @@
  * `call.reporting`: the one record per finished call (DESIGN §3): who answered, every real
  * leg with its outcome, the call's timing and its cause.
  */
-import type { CallEvent, ReportLeg, Reporting } from './events.js';
-import { answeredCallee, firstRing, lastCalleeStatus, legOutcome, realLegs, reportCause, type Call } from './model.js';
+import type { CallEvent, ReportLeg, ReportSegment, Reporting } from './events.js';
+import { answeredCallee, firstRing, isLocal, lastCalleeStatus, legOutcome, realLegs, reportCause, type Call, type Leg } from './model.js';
 import { iso, isoOrNull, secs, timing } from './payload.js';
 
 /** fills `ev` (a call-scoped event named call.reporting) from the finished `call` */
-export function fillReporting(ev: CallEvent, call: Call, time: number): CallEvent {
+export function fillReporting(ev: CallEvent, call: Call, time: number, recordingOf: (leg: Leg) => string | null): CallEvent {
   const orig = call.legs.get(call.originatorId)!;
   const callee = answeredCallee(call);
   const stay = call.stays.length ? call.stays[call.stays.length - 1] : null;
@@ -33,6 +33,19 @@ export function fillReporting(ev: CallEvent, call: Call, time: number): CallEven
     ended_at: isoOrNull(l.endedAt),
     hangup_cause: l.causeName,
   }));
+  const segments: ReportSegment[] = [...call.legs.values()]
+    .filter((l): l is Leg & { connectedAt: number } => isLocal(l) && l.connectedAt !== null)
+    .sort((a, b) => a.connectedAt - b.connectedAt)
+    .map((l) => ({
+      leg_id: l.id,
+      endpoint: l.endpoint,
+      number: l.number,
+      name: l.name,
+      connected_at: iso(l.connectedAt),
+      ended_at: isoOrNull(l.endedAt),
+      talk_duration: secs((l.endedAt ?? time) - l.connectedAt),
+      recording_url: recordingOf(l),
+    }));
   const report: Reporting = {
     type: call.stays.length ? 'queue' : call.ivr ? 'ivr' : call.originated ? 'originate' : 'direct',
     created_at: iso(call.createdAt),
@@ -45,6 +58,7 @@ export function fillReporting(ev: CallEvent, call: Call, time: number): CallEven
     cause: reportCause(call, callee),
     answered_by: callee?.endpoint ?? null,
     legs,
+    segments,
     did: orig.trunk ? orig.exten : null,
     ivr: call.ivr?.name ?? null,
   };

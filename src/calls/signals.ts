@@ -155,6 +155,11 @@ export interface LegTransfer extends LegRef {
   transfer: 'blind' | 'attended';
   peerLegId: string | null;
   target: string | null;
+  /**
+   * attended: the consult call the transferee was joined with, and the transferer's leg in it
+   * (which the PBX hangs up): the consult's other legs move into this call
+   */
+  consult?: { callId: string; transfererLegId: string | null } | null;
 }
 
 /** Channel variable or caller-id update worth keeping on the leg (recording file, connected line). */

@@ -146,6 +146,7 @@ export class CallTracker {
         ev.transfer = { kind: sig.transfer, by_leg: leg.id, by_endpoint: leg.endpoint, transferee_leg: sig.peerLegId, to: sig.target };
         timing(ev, call.createdAt, null, null, null, sig.time);
         out.push(ev);
+        if (sig.consult) this.joinConsult(call, sig.consult.callId, sig.consult.transfererLegId, sig, out);
         break;
       }
       case 'leg.dial_end': {
@@ -443,6 +444,36 @@ export class CallTracker {
     this.maybeFinish(call, sig.time, sig.pbxEvent, out);
   }
 
+  /**
+   * An attended transfer joined the transferee with the consult call: the consult's legs
+   * (all but the transferer's, which the PBX hangs up there) leave it, with a call.hangup in
+   * the consult call, and enter the transferee's call, connected from now on. So the
+   * customer's call id follows the customer, each call's legs begin and end once in it, and
+   * the consult stays an internal call of its own.
+   */
+  private joinConsult(into: Call, consultId: string, transfererLegId: string | null, sig: { time: number; pbxEvent: string }, out: CallEvent[]): void {
+    const consult = this.calls.get(consultId);
+    if (!consult || consult === into) return;
+    for (const leg of [...consult.legs.values()]) {
+      if (leg.id === transfererLegId || leg.state === 'HANGUP') continue;
+      // it leaves the consult call
+      const prev = leg.state;
+      leg.endedAt = sig.time;
+      leg.state = 'HANGUP';
+      if (isLocal(leg)) out.push(this.event(consult, leg, 'call.hangup', 'LOCAL_USER', sig.time, sig.pbxEvent, prev));
+      // and joins the customer's call, answered, from the transfer on
+      const joined: Leg = {
+        ...leg, callId: into.id, parentId: null, memberOf: null, state: 'INITIAL', createdAt: sig.time, ringingAt: null,
+        connectedAt: null, endedAt: null, dialEnd: 'ANSWER', missed: false, vars: { ...leg.vars },
+      };
+      into.legs.set(joined.id, joined);
+      this.legs.set(joined.id, joined);
+      if (isLocal(joined)) out.push(this.event(into, joined, 'call.initial', 'LOCAL_USER', sig.time, sig.pbxEvent));
+      this.drive(joined.id, 'answer', sig, out);
+    }
+    this.maybeFinish(consult, sig.time, sig.pbxEvent, out);
+  }
+
   private onResync(sig: Resync, out: CallEvent[]): void {
     const live = new Set(sig.live.map((l) => l.legId));
     for (const leg of [...this.legs.values()]) {
@@ -551,7 +582,8 @@ export class CallTracker {
     for (const leg of call.legs.values()) if (leg.state !== 'HANGUP') return;
     for (const stay of call.stays) if (stay.endedAt === null) this.endStay(call, stay, null, time, pbxEvent, out);
     out.push(this.reporting(call, time, pbxEvent));
-    for (const id of call.legs.keys()) this.legs.delete(id);
+    // (a leg that moved on to another call by an attended transfer lives on there)
+    for (const [id, leg] of call.legs) if (this.legs.get(id) === leg) this.legs.delete(id);
     this.calls.delete(call.id);
   }
 
@@ -667,17 +699,22 @@ export class CallTracker {
   }
 
   private reporting(call: Call, time: number, pbxEvent: string): CallEvent {
-    return fillReporting(this.callEvent(call, 'call.reporting', 'CALL', time, pbxEvent, 'reporting'), call, time);
+    const ev = this.callEvent(call, 'call.reporting', 'CALL', time, pbxEvent, 'reporting');
+    return fillReporting(ev, call, time, (leg) => this.legRecording(leg) ?? ev.recording_url);
   }
 
   /** the recording the PBX reported for the call (its file path), or null when it was not recorded */
   private recordingUrl(call: Call): string | null {
-    const variable = this.opts.recordingVariable;
     for (const leg of call.legs.values()) {
-      if (leg.recording) return leg.recording;
-      if (variable && leg.vars[variable]) return leg.vars[variable];
+      const file = this.legRecording(leg);
+      if (file) return file;
     }
     return null;
+  }
+
+  private legRecording(leg: Leg): string | null {
+    const variable = this.opts.recordingVariable;
+    return leg.recording ?? (variable ? leg.vars[variable] || null : null);
   }
 }
 

@@ -169,6 +169,12 @@ export function sampleEvent(
             hangup_cause: 'NORMAL_CLEARING',
           },
         ],
+        segments: [
+          {
+            leg_id: legId, endpoint, number: '1001', name: 'Bob Agent', connected_at: iso(connectedAt), ended_at: iso(now),
+            talk_duration: Math.round((now - connectedAt) / 1000), recording_url: ev.recording_url,
+          },
+        ],
         did: '+442030001000',
         ivr: null,
       };

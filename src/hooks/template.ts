@@ -40,7 +40,7 @@ const DTMF_KEYS = ['digit', 'pressed_by', 'duration_ms'] as const satisfies read
 const AGENT_KEYS = ['member', 'name', 'queue', 'reason'] as const satisfies readonly (keyof AgentInfo)[];
 const REPORTING_KEYS = [
   'type', 'created_at', 'start_at', 'answer_at', 'end_at', 'duration', 'ring_duration',
-  'billing_duration', 'cause', 'answered_by', 'legs', 'did', 'ivr',
+  'billing_duration', 'cause', 'answered_by', 'legs', 'segments', 'did', 'ivr',
 ] as const satisfies readonly (keyof Reporting)[];
 // Compile-time guards: adding a field to CallEvent (or its parts) without listing it here fails tsc.
 const fieldListsComplete: [

@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import type { CallEvent } from '../../src/calls/events.js';
 import { asteriskPbxYaml } from '../helpers/config.js';
 import { until } from '../helpers/daemon.js';
+import { Phone } from './phone.js';
+import { attendedTransferSeen } from '../helpers/flows.js';
 import { LIVE, livePbx, shape, sipp, SIPP_AST, startAsterisk, startCallhook } from './harness.js';
 
 const PORTS = {
@@ -183,5 +185,22 @@ describe.skipIf(!LIVE.ready)('live Asterisk', () => {
     expect(Math.abs(Date.parse(wrap[0].event_time) - Date.parse(agentHangup.event_time))).toBeLessThan(1000);
     // numbered per agent, in the agent's own sequence
     expect(wrap.map((e) => e.sequence)).toEqual([1, 2]);
+  });
+  it('attended transfer from a desk phone: agent1 consults agent2, then REFERs the customer with Replaces; the customer\'s call id follows the customer', async () => {
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT));
+    const phone = await Phone.start('agent1', PORTS.ASTERISK_AGENT1_PORT, PORTS.ASTERISK_SIP_PORT);
+    try {
+      const a2 = answer('agent2', PORTS.ASTERISK_AGENT2_PORT);
+      const customer = dial('caller', 6196, '100', 6000);
+      const withCustomer = await phone.answered();
+      const consult = await phone.call('101');
+      await phone.attendedTransfer(withCustomer, consult, '101');
+      expect(await customer.done).toBe(0);
+      await a2.done;
+    } finally {
+      phone.close();
+    }
+    await until(() => ch.events().filter((e) => e.event_name === 'call.reporting').length >= 2, 30_000, 'both reports');
+    attendedTransferSeen(ch.events(), 'PJSIP/agent1', 'PJSIP/agent2');
   });
 });

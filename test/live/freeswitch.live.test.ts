@@ -3,6 +3,7 @@
  * daemon on its event socket as docs/operations.md configures it, and the webhooks a real
  * receiver gets. The same flows as asterisk.live.test.ts, where FreeSWITCH has them.
  */
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CallEvent } from '../../src/calls/events.js';
@@ -174,5 +175,20 @@ describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
     expect(t.transfer).toMatchObject({ kind: 'blind', by_endpoint: 'sofia/internal/15551230001', to: '101' });
     expect(evs.filter((e) => e.context === 'LOCAL_USER' && e.event_name === 'call.connected').map((e) => e.endpoint)).toEqual(['sofia/internal/agent1', 'sofia/internal/agent2']);
     expect(new Set(ch.events().map((e) => e.call_id)).size).toBe(1);
+  });
+  it('uuid_transfer by an operator panel: the customer is sent from agent1 to 101; one call, call.transferred by agent1', async () => {
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
+    const a1 = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
+    const a2 = sipp(['-sf', join(SIPP_FS, 'uas_answer_then_bye.xml'), '-p', String(PORTS.FREESWITCH_AGENT2_PORT), '-s', 'agent2', '-d', '1500']);
+    const caller = dial('15551230001', 'Alice', 6290, '100', 20_000, 'uac_wait_bye.xml');
+    await until(() => ch.events().some((e) => e.event_name === 'call.connected' && e.endpoint === 'sofia/internal/agent1'), 30_000, 'agent1 connected');
+    const customer = ch.events()[0].call_id!; // the caller's leg id is the call id on FreeSWITCH
+    execFileSync(join(live.pbx().dir, 'bin/fs_cli'), ['-H', '127.0.0.1', '-P', String(PORTS.FREESWITCH_ESL_PORT), '-p', PORTS.FREESWITCH_ESL_PASSWORD, '-x', `uuid_transfer ${customer} 101`]);
+    await Promise.all([a1.done, a2.done, caller.done]);
+    const evs = await ch.call((e) => e.some((x) => x.endpoint === 'sofia/internal/agent2'), 'the transferred call');
+    expect(new Set(ch.events().map((e) => e.call_id)).size).toBe(1);
+    const t = evs.filter((e) => e.event_name === 'call.transferred');
+    expect(t.map((e) => e.transfer)).toMatchObject([{ kind: 'blind', by_endpoint: 'sofia/internal/agent1', to: '101' }]);
+    expect(evs.filter((e) => e.context === 'LOCAL_USER' && e.event_name === 'call.connected').map((e) => e.endpoint)).toEqual(['sofia/internal/agent1', 'sofia/internal/agent2']);
   });
 });

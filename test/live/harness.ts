@@ -216,8 +216,7 @@ ${extraYaml}`, dir);
   };
 }
 
-/** `event context state endpoint` lines of the legs' events, the way the tests state expectations */
-export const shape = (e: CallEvent): string => [e.event_name, e.context, e.state ?? '-', e.endpoint ?? '-'].join(' ');
+export { shape } from '../helpers/flows.js';
 
 /** LIVE_RECORD=DIR: keep what callhook saw of the whole run as DIR/<name>.ami|.esl */
 export function maybeRecord(ch: Callhook, name: string): void {

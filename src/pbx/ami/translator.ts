@@ -98,6 +98,7 @@ export class AmiTranslator {
           kind: 'leg.transfer', time, pbxEvent: event, callId: m.OrigTransfererLinkedid, legId: m.OrigTransfererUniqueid,
           transfer: 'attended', peerLegId: m.TransfereeUniqueid ?? null,
           target: m.TransferTargetChannel ? endpointOf(m.TransferTargetChannel) : m.SecondTransfererChannel ? endpointOf(m.SecondTransfererChannel) : null,
+          consult: m.SecondTransfererLinkedid ? { callId: m.SecondTransfererLinkedid, transfererLegId: m.SecondTransfererUniqueid ?? null } : null,
         }];
       }
       case 'DialState': {
