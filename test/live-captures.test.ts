@@ -237,6 +237,15 @@ const FREESWITCH: Scenario[] = [
   // FreeSWITCH marks the transferred leg (agent1) with Caller-Transfer-Source ...:bl_xfer:101/
   blindTransferScenario('sofia/internal/15551230001', (n) => `sofia/internal/agent${n}`, 'CHANNEL_CALLSTATE', [2, 1]),
   {
+    // agent1's desk phone: consult call to 101, then REFER with Replaces; FreeSWITCH ends it
+    // by bridging the customer to agent2 (Caller-Transfer-Source ...:uuid_br:<agent2's leg>)
+    name: 'attended-transfer',
+    calls: 2,
+    legs: [],
+    direction: null,
+    check: (evs) => attendedTransferSeen(evs, 'sofia/internal/agent1', 'sofia/internal/agent2'),
+  },
+  {
     // fs_cli uuid_transfer <customer> 101 while agent1 talks to them (an operator panel's
     // transfer): agent1 is hung up, the customer's leg runs 101 and agent2 answers; the
     // customer's leg reports the transfer after agent1's hangup

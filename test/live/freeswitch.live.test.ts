@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CallEvent } from '../../src/calls/events.js';
 import { until } from '../helpers/daemon.js';
+import { attendedTransferSeen } from '../helpers/flows.js';
+import { Phone } from './phone.js';
 import { LIVE, livePbx, shape, sipp, SIPP_AST, SIPP_FS, startCallhook, startFreeswitch } from './harness.js';
 
 const PORTS = {
@@ -190,5 +192,23 @@ describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
     const t = evs.filter((e) => e.event_name === 'call.transferred');
     expect(t.map((e) => e.transfer)).toMatchObject([{ kind: 'blind', by_endpoint: 'sofia/internal/agent1', to: '101' }]);
     expect(evs.filter((e) => e.context === 'LOCAL_USER' && e.event_name === 'call.connected').map((e) => e.endpoint)).toEqual(['sofia/internal/agent1', 'sofia/internal/agent2']);
+  });
+  it('attended transfer from a desk phone: agent1 consults agent2, then REFERs the customer with Replaces; the customer\'s call id follows the customer', async () => {
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
+    const phone = await Phone.start('agent1', PORTS.FREESWITCH_AGENT1_PORT, PORTS.FREESWITCH_SIP_PORT);
+    try {
+      const a2 = answer('agent2', PORTS.FREESWITCH_AGENT2_PORT);
+      const customer = dial('15551230001', 'Alice', 6295, '100', 6000);
+      const withCustomer = await phone.answered();
+      const consult = await phone.call('101');
+      await phone.attendedTransfer(withCustomer, consult, '101');
+      await customer.done;
+      await a2.done;
+    } finally {
+      phone.close();
+    }
+    await until(() => ch.events().filter((e) => e.event_name === 'call.reporting').length >= 2, 30_000, 'both reports');
+    if (process.env.LIVE_DEBUG) console.log(ch.events().map((e) => `${e.call_id} ${e.sequence} ${shape(e)} ${e.direction} ${e.signal.event} ${e.transfer ? JSON.stringify(e.transfer) : ''}`).join('\n'));
+    attendedTransferSeen(ch.events(), 'sofia/internal/agent1', 'sofia/internal/agent2');
   });
 });

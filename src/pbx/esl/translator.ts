@@ -41,6 +41,8 @@ interface LegInfo {
   partner?: string | null;
   /** the last Caller-Transfer-Source seen on it */
   transferSource?: string;
+  /** its endpoint (sofia/internal/1001), when it was created while we watched */
+  endpoint?: string;
 }
 
 interface QueueStay {
@@ -208,7 +210,7 @@ export class EslTranslator {
     else if (parent) callId = ownCallUuid && ownCallUuid !== legId ? ownCallUuid : parent;
     else callId = ownCallUuid || legId;
 
-    this.remember(legId, { callId, inbound, parent, answered: false, rang: false, held: false, ended: false, partner: parent });
+    this.remember(legId, { callId, inbound, parent, answered: false, rang: false, held: false, ended: false, partner: parent, endpoint: endpointOfChannel(channel) });
 
     // an originated leg's destination is itself; what it dials comes with the bridge leg
     const exten = !inbound && !parent ? null : orNull(str(ev['Caller-Destination-Number']));
@@ -361,21 +363,32 @@ export class EslTranslator {
   }
 
   /**
-   * A leg FreeSWITCH transferred (REFER, uuid_transfer, the transfer app) carries
-   * Caller-Transfer-Source `<epoch>:<uuid>:bl_xfer:<dest>/<context>/<dialplan>` on its events
-   * from then on: the first event with a new one is the transfer. The transferring party is
-   * the leg it was bridged to (the one that sent the REFER, or whose call it was).
+   * A leg FreeSWITCH transferred carries Caller-Transfer-Source on its events from then on;
+   * the first event with a new one is the transfer:
+   * - `<epoch>:<uuid>:bl_xfer:<dest>/<context>/<dialplan>`: a blind transfer (REFER,
+   *   uuid_transfer, the transfer app) to dest;
+   * - `<epoch>:<uuid>:uuid_br:<other leg>`: bridged to a leg of another call, which is how
+   *   an attended transfer ends (REFER with Replaces, att_xfer, uuid_bridge): that call is
+   *   the consult, and it joins this one.
+   * The transferring party is the leg it was bridged to (the one that sent the REFER, or
+   * whose call it was).
    */
   private onTransferSource(ev: Ev, source: string, pbxEvent: string, time: number): Signal | null {
     const leg = this.legOf(ev);
     if (!leg || leg.info.transferSource === source) return null;
     leg.info.transferSource = source;
-    const m = /^\d+:[^:]*:bl_xfer:([^/]*)/.exec(source);
+    const m = /^\d+:[^:]*:(bl_xfer|uuid_br):([^/]*)/.exec(source);
     if (!m) return null;
-    const by = leg.info.partner ?? leg.info.parent;
+    const by = leg.info.partner ?? leg.info.parent ?? leg.id;
+    const base = { kind: 'leg.transfer', time, pbxEvent, callId: leg.info.callId, legId: by, peerLegId: leg.id } as const;
+    if (m[1] === 'bl_xfer') return { ...base, transfer: 'blind', target: orNull(m[2]) };
+    const target = this.legs.get(m[2]);
+    if (!target || target.callId === leg.info.callId) return null;
+    const consultId = target.callId;
+    for (const [id, info] of this.legs) if (info.callId === consultId && id !== target.partner) info.callId = leg.info.callId;
     return {
-      kind: 'leg.transfer', time, pbxEvent, callId: leg.info.callId, legId: by ?? leg.id,
-      transfer: 'blind', peerLegId: leg.id, target: orNull(m[1]),
+      ...base, transfer: 'attended', target: target.endpoint ?? null,
+      consult: { callId: consultId, transfererLegId: target.partner ?? null },
     };
   }
 
