@@ -254,8 +254,8 @@ describe('EslTranslator edge cases', () => {
     expect(s).toMatchObject({ kind: 'resync', time: 42 });
     if (s.kind !== 'resync') throw new Error('not a resync');
     expect(s.live).toEqual([
-      { callId: '34322140-eba1-4258-84f2-343528f6e070', legId: '34322140-eba1-4258-84f2-343528f6e070', channel: 'sofia/internal/15551230001@127.0.0.1:5170', endpoint: 'sofia/internal/15551230001', number: '15551230001', name: 'Alice', exten: '200', answered: true, helper: false },
-      { callId: '34322140-eba1-4258-84f2-343528f6e070', legId: 'c8d73289-cbfa-4a4a-8867-43bf174a88db', channel: 'sofia/internal/agent2@127.0.0.1:5182', endpoint: 'sofia/internal/agent2', number: 'agent2', name: null, exten: 'agent2', answered: true, helper: false },
+      { callId: '34322140-eba1-4258-84f2-343528f6e070', legId: '34322140-eba1-4258-84f2-343528f6e070', channel: 'sofia/internal/15551230001@127.0.0.1:5170', endpoint: 'sofia/internal/15551230001', number: '15551230001', name: 'Alice', exten: '200', answered: true, ringing: false, helper: false },
+      { callId: '34322140-eba1-4258-84f2-343528f6e070', legId: 'c8d73289-cbfa-4a4a-8867-43bf174a88db', channel: 'sofia/internal/agent2@127.0.0.1:5182', endpoint: 'sofia/internal/agent2', number: 'agent2', name: null, exten: 'agent2', answered: true, ringing: false, helper: false },
     ]);
     // a later hangup of an adopted leg uses the resync's call id
     const out = tr.translate({ ...base, 'Event-Name': 'CHANNEL_HANGUP_COMPLETE', 'Unique-ID': 'c8d73289-cbfa-4a4a-8867-43bf174a88db', 'Channel-Call-UUID': 'c8d73289-cbfa-4a4a-8867-43bf174a88db', 'Hangup-Cause': 'NORMAL_CLEARING' }, 0);

@@ -120,9 +120,20 @@ describe('tracker memory', () => {
       'call.initial 1.1 undefined',
       'call.hangup 1.1 true',
       'call.reporting null undefined',
+      // it began while callhook could not see it: it rang, then was answered
       'call.initial 2.1 true',
+      'call.ringing 2.1 true',
       'call.connected 2.1 true',
     ]);
+  });
+
+  it('resync adopts a leg still ringing as ringing', () => {
+    const tracker = new CallTracker({ pbx, source: 'ami' });
+    const ev = tracker.apply({
+      kind: 'resync', time: 5_000, pbxEvent: 'CoreShowChannels',
+      live: [{ callId: '3.1', legId: '3.2', channel: 'PJSIP/agent1-0000000a', endpoint: 'PJSIP/agent1', number: '2001', name: null, exten: null, answered: false, ringing: true }],
+    });
+    expect(ev.map((e) => `${e.event_name} ${e.state} ${e.signal.reconciled}`)).toEqual(['call.initial INITIAL true', 'call.ringing RINGING true']);
   });
 
   it('signals about unknown legs are ignored', () => {

@@ -189,6 +189,8 @@ export interface Resync extends Base {
     name: string | null;
     exten: string | null;
     answered: boolean;
+    /** alerting (or, for a caller, hearing it ring) when the PBX was asked */
+    ringing?: boolean;
     helper?: boolean;
   }>;
 }

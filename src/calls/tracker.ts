@@ -501,11 +501,14 @@ export class CallTracker {
         out,
         true,
       );
-      if (leg && l.answered) {
-        const before = out.length;
-        this.drive(leg.id, 'answer', { time: sig.time, pbxEvent: sig.pbxEvent }, out);
-        for (let i = before; i < out.length; i++) out[i].signal.reconciled = true;
-      }
+      if (!leg || !(l.answered || l.ringing)) continue;
+      // a leg that began while callhook could not see it: it rang before it was answered
+      // (a callee is alerted, a caller hears ringback), so a receiver gets its ringing too
+      const before = out.length;
+      const at = { time: sig.time, pbxEvent: sig.pbxEvent };
+      if (l.ringing || leg.id !== this.calls.get(leg.callId)?.originatorId || !leg.trunk) this.drive(leg.id, 'ring', at, out);
+      if (l.answered) this.drive(leg.id, 'answer', at, out);
+      for (let i = before; i < out.length; i++) out[i].signal.reconciled = true;
     }
   }
 

@@ -227,6 +227,8 @@ export class AmiTranslator {
           name: known(c.CallerIDName),
           exten: c.Exten && c.Exten !== 's' ? c.Exten : null,
           answered: c.ChannelState === '6',
+          // 4 Ring (the caller hears ringback), 5 Ringing (the endpoint is alerted)
+          ringing: c.ChannelState === '4' || c.ChannelState === '5',
         })),
     };
   }

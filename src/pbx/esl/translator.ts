@@ -178,6 +178,7 @@ export class EslTranslator {
         name: inbound ? orNull(str(row.cid_name)) : calleeName(str(row.callee_name)),
         exten: orNull(str(row.dest)),
         answered,
+        ringing: cs === 'RINGING' || cs === 'EARLY',
         helper: channel.startsWith('loopback/'),
       });
     }
