@@ -194,6 +194,24 @@ ASTERISK.push({
   direction: null,
   check: (evs) => attendedTransferSeen(evs, 'PJSIP/agent1', 'PJSIP/agent2'),
 });
+ASTERISK.push({
+  // an operator panel: AMI Atxfer on agent1's channel to 101 (Asterisk queues *2101 on it as
+  // DTMF with no duration, puts the customer on hold, consults through Local/101), then AMI
+  // Hangup of agent1 completes it; one call throughout
+  name: 'atxfer',
+  legs: [
+    ...seq('LOCAL_USER', 'PJSIP/agent1', ['initial INITIAL', 'ringing RINGING', 'connected CONNECTED', 'hold ON_HOLD']),
+    ...seq('LOCAL_USER', 'PJSIP/agent2').slice(0, 3),
+    'call.hangup LOCAL_USER HANGUP PJSIP/agent1',
+    'call.hangup LOCAL_USER HANGUP PJSIP/agent2',
+  ],
+  direction: 'in',
+  check: (evs) => {
+    expect(evs.filter((e) => e.event_name === 'call.dtmf')).toEqual([]);
+    expect(evs.filter((e) => e.transfer).map((e) => e.transfer)).toMatchObject([{ kind: 'attended', by_endpoint: 'PJSIP/agent1', to: 'PJSIP/agent2' }]);
+    expect(report(evs).segments.map((g) => `${g.endpoint} ${g.talk_duration}`)).toEqual(['PJSIP/agent1 2', 'PJSIP/agent2 6']);
+  },
+});
 ASTERISK.push(blindTransferScenario('PJSIP/caller', (n) => `PJSIP/agent${n}`, 'BlindTransfer', [2, 1]));
 
 const FREESWITCH: Scenario[] = [

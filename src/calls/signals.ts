@@ -155,6 +155,8 @@ export interface LegTransfer extends LegRef {
   transfer: 'blind' | 'attended';
   peerLegId: string | null;
   target: string | null;
+  /** the leg of the party transferred to, when the PBX names it (attended) */
+  targetLegId?: string | null;
   /**
    * attended: the consult call the transferee was joined with, and the transferer's leg in it
    * (which the PBX hangs up): the consult's other legs move into this call

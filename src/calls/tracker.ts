@@ -8,7 +8,7 @@ import { eventId, iso, secs, timing } from './payload.js';
 import { blankEvent, type CallEvent, type Direction, type EventName, type LegState, type QueueInfo} from './events.js';
 import { causeName as nameOfCause, sipStatusForCause } from './causes.js';
 import { transition, type LegInput } from './leg-machine.js';
-import type { LegCreated, LegHangup, PbxType, Resync, Signal } from './signals.js';
+import type { LegCreated, LegHangup, LegTransfer, PbxType, Resync, Signal } from './signals.js';
 import { activeStay, answeredCallee, firstCallee, isLocal, lastStay, type Call, type Leg, type Stay } from './model.js';
 import { fillReporting } from './reporting.js';
 
@@ -143,7 +143,7 @@ export class CallTracker {
         const ev = this.callEvent(call, 'call.transferred', 'CALL', sig.time, sig.pbxEvent, `${leg.id}|transfer|${sig.time}`);
         ev.leg_id = leg.id;
         ev.endpoint = leg.endpoint;
-        ev.transfer = { kind: sig.transfer, by_leg: leg.id, by_endpoint: leg.endpoint, transferee_leg: sig.peerLegId, to: sig.target };
+        ev.transfer = { kind: sig.transfer, by_leg: leg.id, by_endpoint: leg.endpoint, transferee_leg: sig.peerLegId, to: this.transferTarget(call, sig) };
         timing(ev, call.createdAt, null, null, null, sig.time);
         out.push(ev);
         if (sig.consult) this.joinConsult(call, sig.consult.callId, sig.consult.transfererLegId, sig, out);
@@ -442,6 +442,22 @@ export class CallTracker {
       out.push(this.event(call, leg, t.event, 'LOCAL_USER', sig.time, sig.pbxEvent, prev, sig.reconciled));
     }
     this.maybeFinish(call, sig.time, sig.pbxEvent, out);
+  }
+
+  /**
+   * Where a transfer went: what the PBX named, except a helper channel (Asterisk's Atxfer
+   * consults through a Local/ pair): then the party it reached, the real leg of the call
+   * answered last that is neither the transferer nor the transferee.
+   */
+  private transferTarget(call: Call, sig: LegTransfer): string | null {
+    const target = sig.targetLegId ? this.legs.get(sig.targetLegId) : undefined;
+    if (!target?.helper) return sig.target;
+    let reached: Leg | undefined;
+    for (const l of call.legs.values()) {
+      if (l.helper || l.id === sig.legId || l.id === sig.peerLegId || l.connectedAt === null) continue;
+      if (!reached || l.connectedAt >= reached.connectedAt!) reached = l;
+    }
+    return reached?.endpoint ?? null;
   }
 
   /**

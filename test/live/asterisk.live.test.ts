@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { CallEvent } from '../../src/calls/events.js';
 import { asteriskPbxYaml } from '../helpers/config.js';
 import { until } from '../helpers/daemon.js';
+import { AmiSession } from './ami-session.js';
 import { Phone } from './phone.js';
 import { attendedTransferSeen } from '../helpers/flows.js';
 import { LIVE, livePbx, shape, sipp, SIPP_AST, startAsterisk, startCallhook } from './harness.js';
@@ -202,5 +203,32 @@ describe.skipIf(!LIVE.ready)('live Asterisk', () => {
     }
     await until(() => ch.events().filter((e) => e.event_name === 'call.reporting').length >= 2, 30_000, 'both reports');
     attendedTransferSeen(ch.events(), 'PJSIP/agent1', 'PJSIP/agent2');
+  });
+  it('attended transfer with AMI Atxfer (an operator panel): no feature digits as call.dtmf, one call, a segment per agent', async () => {
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT));
+    const ami = await AmiSession.open(PORTS.ASTERISK_AMI_PORT, live.pbx().env.AMI_USER, live.pbx().env.AMI_SECRET);
+    const a1 = answer('agent1', PORTS.ASTERISK_AGENT1_PORT);
+    const a2 = answer('agent2', PORTS.ASTERISK_AGENT2_PORT);
+    const customer = dial('caller', 6197, '102', 8000);
+    try {
+      const agent1 = await ami.next((m) => m.Event === 'BridgeEnter' && m.Channel?.startsWith('PJSIP/agent1-'), 'agent1 bridged');
+      const atxfer = await ami.action({ Action: 'Atxfer', Channel: agent1.Channel, Exten: '101', Context: 'from-caller' });
+      expect(atxfer.Response, atxfer.Message).toBe('Success');
+      await ami.next((m) => m.Event === 'BridgeEnter' && m.Channel?.startsWith('PJSIP/agent2-'), 'agent2 bridged');
+      // agent1 hangs up the consult: Asterisk completes the transfer
+      expect((await ami.action({ Action: 'Hangup', Channel: agent1.Channel })).Response).toBe('Success');
+      await customer.done;
+      await Promise.all([a1.done, a2.done]);
+    } finally {
+      ami.close();
+      for (const p of [a1, a2, customer]) p.kill();
+    }
+    // Atxfer consults through a Local channel in the same call: one call id throughout
+    const evs = await ch.call((e) => e.some((x) => x.endpoint === 'PJSIP/agent2'), 'the transferred call');
+    expect(new Set(ch.events().map((e) => e.call_id)).size).toBe(1);
+    expect(evs.filter((e) => e.event_name === 'call.dtmf')).toEqual([]);
+    expect(evs.filter((e) => e.event_name === 'call.transferred').map((e) => e.transfer)).toMatchObject([{ kind: 'attended', by_endpoint: 'PJSIP/agent1', to: 'PJSIP/agent2' }]);
+    expect(evs.find((e) => e.event_name === 'call.reporting')!.reporting!.segments.map((g) => g.endpoint)).toEqual(['PJSIP/agent1', 'PJSIP/agent2']);
+    expect(evs.some((e) => e.endpoint?.startsWith('Local/'))).toBe(false);
   });
 });

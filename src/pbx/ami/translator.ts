@@ -6,7 +6,8 @@
  *   caller's own HangupRequest is an abandon, otherwise it is a timeout;
  * - a losing member's DialEnd CANCEL comes twice (the tracker keeps the first status);
  * - an abandon by BYE carries cause 0 (the disposition, not the cause, says abandoned);
- * - DTMF relayed to the bridged peer shows up as Direction: Sent, and is not a key press.
+ * - DTMF relayed to the bridged peer shows up as Direction: Sent, and is not a key press;
+ *   nor is a digit with DurationMs 0, which the PBX queued itself (AMI Atxfer's feature code).
  */
 import type { AmiMessage } from './framer.js';
 import { causeName } from '../../calls/causes.js';
@@ -98,6 +99,7 @@ export class AmiTranslator {
           kind: 'leg.transfer', time, pbxEvent: event, callId: m.OrigTransfererLinkedid, legId: m.OrigTransfererUniqueid,
           transfer: 'attended', peerLegId: m.TransfereeUniqueid ?? null,
           target: m.TransferTargetChannel ? endpointOf(m.TransferTargetChannel) : m.SecondTransfererChannel ? endpointOf(m.SecondTransfererChannel) : null,
+          targetLegId: m.TransferTargetUniqueid ?? null,
           consult: m.SecondTransfererLinkedid ? { callId: m.SecondTransfererLinkedid, transfererLegId: m.SecondTransfererUniqueid ?? null } : null,
         }];
       }
@@ -125,6 +127,9 @@ export class AmiTranslator {
       case 'DTMFEnd': {
         if (!m.Uniqueid || !m.Digit) return this.bad();
         if (m.Direction !== 'Received') return NONE; // the PBX relaying the digit to the peer
+        // a digit the PBX queued on the channel itself (AMI Atxfer plays its feature code and
+        // the extension, *2101, this way) has no duration: nobody pressed a key
+        if (m.DurationMs === '0') return NONE;
         const ms = Number(m.DurationMs);
         return [{ kind: 'leg.dtmf', time, pbxEvent: event, callId: m.Linkedid, legId: m.Uniqueid, digit: m.Digit, durationMs: Number.isFinite(ms) ? ms : null }];
       }
