@@ -56,6 +56,18 @@ function wrapupScenario(member: (answeredBy: string) => string, seconds: number)
   };
 }
 
+/** both PBXes: a caller named Seán O'Brien (AMI escapes the apostrophe; FreeSWITCH's JSON does not) */
+function nameScenario(agent: string): Scenario {
+  return {
+    name: 'escaped-name',
+    legs: seq('LOCAL_USER', agent),
+    direction: 'in',
+    check: (evs) => {
+      for (const e of evs.filter((x) => x.call_id)) expect(e.src_name).toBe("Seán O'Brien");
+    },
+  };
+}
+
 /** a recorded call, then a plain one: the template gets the recording's file name, on the recorded call only */
 function recordedScenario(agent: string): Scenario {
   return {
@@ -127,14 +139,7 @@ const ASTERISK: Scenario[] = [
   },
   // 500 (MixMonitor(in-${UNIQUEID}.wav), then agent1), then 100 (not recorded)
   recordedScenario('PJSIP/agent1'),
-  {
-    name: 'escaped-name',
-    legs: seq('LOCAL_USER', 'PJSIP/agent1'),
-    direction: 'in',
-    check: (evs) => {
-      for (const e of evs.filter((x) => x.call_id)) expect(e.src_name).toBe("Seán O'Brien");
-    },
-  },
+  nameScenario('PJSIP/agent1'),
   {
     // ring-all queue: agent2 rings and loses the race to agent1; the caller waited in QUEUE
     name: 'queue',
@@ -252,6 +257,7 @@ const FREESWITCH: Scenario[] = [
     },
   },
   wrapupScenario((a) => a.replace('sofia/internal/', ''), 1),
+  nameScenario('sofia/internal/agent1'),
   // FreeSWITCH marks the transferred leg (agent1) with Caller-Transfer-Source ...:bl_xfer:101/
   blindTransferScenario('sofia/internal/15551230001', (n) => `sofia/internal/agent${n}`, 'CHANNEL_CALLSTATE', [2, 1]),
   {

@@ -211,4 +211,12 @@ describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
     if (process.env.LIVE_DEBUG) console.log(ch.events().map((e) => `${e.call_id} ${e.sequence} ${shape(e)} ${e.direction} ${e.signal.event} ${e.transfer ? JSON.stringify(e.transfer) : ''}`).join('\n'));
     attendedTransferSeen(ch.events(), 'sofia/internal/agent1', 'sofia/internal/agent2');
   });
+  it("names come through as the caller set them: Seán O'Brien", async () => {
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
+    const agent = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
+    expect(await dial('15551230003', "Seán O'Brien", 6299, '100').done).toBe(0);
+    await agent.done;
+    const evs = await ch.call((e) => e.some((x) => x.src === '15551230003'), 'the call');
+    for (const e of evs.filter((x) => x.call_id)) expect(e.src_name).toBe("Seán O'Brien");
+  });
 });
