@@ -258,6 +258,18 @@ const FREESWITCH: Scenario[] = [
   },
   wrapupScenario((a) => a.replace('sofia/internal/', ''), 1),
   nameScenario('sofia/internal/agent1'),
+  {
+    // kill -9 of FreeSWITCH while agent1 talks, then a fresh FreeSWITCH: callhook reconnects,
+    // show channels has nothing, and the call is closed as of when the connection was lost
+    name: 'pbx-crash',
+    legs: seq('LOCAL_USER', 'sofia/internal/agent1'),
+    direction: 'in',
+    check: (evs) => {
+      const hangup = evs.find((e) => e.event_name === 'call.hangup')!;
+      expect(hangup).toMatchObject({ signal: { reconciled: true, event: 'resync' }, hangup_cause: null, sip_status: null });
+      expect(hangup.talk_duration).toBeLessThan(2);
+    },
+  },
   // FreeSWITCH marks the transferred leg (agent1) with Caller-Transfer-Source ...:bl_xfer:101/
   blindTransferScenario('sofia/internal/15551230001', (n) => `sofia/internal/agent${n}`, 'CHANNEL_CALLSTATE', [2, 1]),
   {

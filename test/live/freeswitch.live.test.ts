@@ -219,4 +219,23 @@ describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
     const evs = await ch.call((e) => e.some((x) => x.src === '15551230003'), 'the call');
     for (const e of evs.filter((x) => x.call_id)) expect(e.src_name).toBe("Seán O'Brien");
   });
+  it('FreeSWITCH killed mid-call: after it is back, the call is closed with reconciled hangups, ended when the connection was lost', async () => {
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
+    const a1 = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
+    const caller = dial('15551230001', 'Alice', 6298, '100', 30_000);
+    await until(() => ch.events().some((e) => e.event_name === 'call.connected' && e.endpoint === 'sofia/internal/agent1'), 30_000, 'agent1 connected');
+    const killedAt = Date.now();
+    live.crash();
+    a1.kill();
+    caller.kill();
+    await ch.daemon.waitForLog((l) => /ESL connection to fs1 lost/.test(String(l.msg)), 30_000);
+    live.start();
+    const evs = await ch.call((e) => e.some((x) => x.endpoint === 'sofia/internal/agent1'), 'the interrupted call', 90_000);
+    const hangup = evs.find((e) => e.event_name === 'call.hangup' && e.endpoint === 'sofia/internal/agent1')!;
+    expect(hangup.signal.reconciled).toBe(true);
+    expect(hangup).toMatchObject({ hangup_cause: null, sip_status: null });
+    // ended when callhook lost FreeSWITCH, not when it was back
+    expect(Math.abs(Date.parse(hangup.ended_at!) - killedAt)).toBeLessThan(1500);
+    expect(evs.find((e) => e.event_name === 'call.reporting')!.reporting!.end_at).toBe(hangup.ended_at);
+  });
 });

@@ -231,7 +231,7 @@ export function maybeRecord(ch: Callhook, name: string): void {
  * callhook per test (kept as a capture under LIVE_RECORD). Returns a getter for the PBX and
  * `use()`, which a test calls with its own daemon.
  */
-export function livePbx(start: () => Pbx, ext: 'ami' | 'esl'): { pbx: () => Pbx; use(c: Callhook): Callhook } {
+export function livePbx(start: () => Pbx, ext: 'ami' | 'esl'): { pbx: () => Pbx; use(c: Callhook): Callhook; crash(): void; start(): void } {
   let pbx: Pbx | undefined;
   let current: Callhook | null = null;
   beforeAll(() => {
@@ -246,6 +246,19 @@ export function livePbx(start: () => Pbx, ext: 'ami' | 'esl'): { pbx: () => Pbx;
   });
   return {
     pbx: () => pbx!,
+    /** kill -9 the PBX, as a crash does */
+    crash() {
+      process.kill(Number(pbx!.env.PBX_PID), 'SIGKILL');
+      try {
+        pbx!.stop();
+      } catch {
+        // already gone: the stop script only cleans up
+      }
+    },
+    /** a fresh PBX on the same ports (after crash()) */
+    start() {
+      pbx = start();
+    },
     use(c) {
       current = c;
       return c;
