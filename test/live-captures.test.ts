@@ -282,6 +282,15 @@ const FREESWITCH: Scenario[] = [
     check: (evs) => attendedTransferSeen(evs, 'sofia/internal/agent1', 'sofia/internal/agent2'),
   },
   {
+    // agent1 (test/live/phone.ts) talks to the customer and calls 101; an operator panel runs
+    // uuid_bridge <customer> <agent2's leg>; FreeSWITCH hangs up agent1's two legs
+    name: 'uuid-bridge',
+    calls: 2,
+    legs: [],
+    direction: null,
+    check: (evs) => attendedTransferSeen(evs, 'sofia/internal/agent1', 'sofia/internal/agent2'),
+  },
+  {
     // fs_cli uuid_transfer <customer> 101 while agent1 talks to them (an operator panel's
     // transfer): agent1 is hung up, the customer's leg runs 101 and agent2 answers; the
     // customer's leg reports the transfer after agent1's hangup

@@ -219,6 +219,31 @@ describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
     const evs = await ch.call((e) => e.some((x) => x.src === '15551230003'), 'the call');
     for (const e of evs.filter((x) => x.call_id)) expect(e.src_name).toBe("Seán O'Brien");
   });
+  it('attended transfer completed with uuid_bridge (an operator panel): the consult joins the customer\'s call', async () => {
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
+    const phone = await Phone.start('agent1', PORTS.FREESWITCH_AGENT1_PORT, PORTS.FREESWITCH_SIP_PORT);
+    const a2 = answer('agent2', PORTS.FREESWITCH_AGENT2_PORT);
+    const customer = dial('15551230001', 'Alice', 6296, '100', 6000);
+    try {
+      const withCustomer = await phone.answered();
+      const consult = await phone.call('101');
+      await until(() => ch.events().some((e) => e.event_name === 'call.connected' && e.endpoint === 'sofia/internal/agent2'), 30_000, 'agent2 connected');
+      const customerLeg = ch.events().find((e) => e.endpoint === 'sofia/internal/agent1')!.call_id!;
+      const agent2Leg = ch.events().find((e) => e.endpoint === 'sofia/internal/agent2')!.leg_id!;
+      execFileSync(join(live.pbx().dir, 'bin/fs_cli'), ['-H', '127.0.0.1', '-P', String(PORTS.FREESWITCH_ESL_PORT), '-p', PORTS.FREESWITCH_ESL_PASSWORD, '-x', `uuid_bridge ${customerLeg} ${agent2Leg}`]);
+      // FreeSWITCH hangs up agent1's two legs; the phone answers the BYEs
+      await until(() => withCustomer.ended && consult.ended, 20_000, "agent1's legs hung up");
+      await customer.done;
+      await a2.done;
+    } finally {
+      phone.close();
+      a2.kill();
+      customer.kill();
+    }
+    await until(() => ch.events().filter((e) => e.event_name === 'call.reporting').length >= 2, 30_000, 'both reports');
+    attendedTransferSeen(ch.events(), 'sofia/internal/agent1', 'sofia/internal/agent2');
+  });
+
   it('FreeSWITCH killed mid-call: after it is back, the call is closed with reconciled hangups, ended when the connection was lost', async () => {
     const ch = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
     const a1 = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
