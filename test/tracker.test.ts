@@ -204,3 +204,30 @@ describe('queue.wrapup', () => {
     expect(wrap(run({ wrapupMs: 30_000 }, [callEnd(T), status(T + 1_000, 'unpaused')]))).toEqual(['queue.wrapup START 00.000 1', 'agent.unpaused - 01.000 2']);
   });
 });
+
+describe('a value from the wire never jams a call', () => {
+  it('an absurd Timestamp on one Hangup frame: every event is still sent, at the receive time, and the call ends', async () => {
+    const { simulate } = await import('../src/simulate.js');
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const file = 'test/fixtures/asterisk/live/inbound.ami';
+    const good = await simulate('asterisk', file);
+    const text = readFileSync(file, 'latin1');
+    const at = text.indexOf('Event: Hangup\r\n');
+    const bad = text.slice(0, at) + text.slice(at).replace(/Timestamp: [0-9.]+/, 'Timestamp: 10000000000000');
+    const badFile = join(mkdtempSync(join(tmpdir(), 'ts-')), 'bad.ami');
+    writeFileSync(badFile, bad, 'latin1');
+    const evs = await simulate('asterisk', badFile);
+    expect(evs.map((e) => e.event_name)).toEqual(good.map((e) => e.event_name));
+    expect(evs.filter((e) => e.event_name === 'call.reporting')).toHaveLength(1);
+    for (const e of evs) expect(Date.parse(e.event_time)).toBeLessThan(Date.UTC(2100, 0, 1));
+  });
+
+  it.each(['10000000000000', '-5', 'NaN', '1e400', '0'])('Timestamp: %s is not a time', async (ts) => {
+    const t = new AmiTranslator();
+    const sigs = t.translate({ Event: 'Newchannel', Timestamp: ts, Uniqueid: '1.1', Linkedid: '1.1', Channel: 'PJSIP/a-00000001' } as never, 1_800_000_000_000);
+    expect(sigs.length).toBeGreaterThan(0);
+    for (const s of sigs) expect(s.time).toBe(1_800_000_000_000);
+  });
+});

@@ -26,7 +26,8 @@ export function secs(ms: number): number {
 let isoSecond = NaN;
 let isoPrefix = '';
 export function iso(ms: number): string {
-  const t = Math.floor(ms);
+  // adapters only pass wireTime()s; this keeps a bad one from ever throwing here
+  const t = Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? Math.floor(ms) : 0;
   const sec = Math.floor(t / 1000);
   if (sec !== isoSecond) {
     isoSecond = sec;

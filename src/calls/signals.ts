@@ -223,6 +223,19 @@ export type Signal =
   | Resync
   | Tick;
 
+/** the PBX's times callhook takes: 2000-01-01 up to the last ISO 8601 four-digit year */
+const TIME_MIN = 946_684_800_000;
+const TIME_MAX = 253_402_300_799_999;
+
+/**
+ * A time from the wire (epoch ms), or null when it is not one a PBX could mean (a garbled
+ * or absurd Timestamp): the adapter then uses the receive time, so no value from the wire
+ * can make a date throw further on.
+ */
+export function wireTime(ms: number): number | null {
+  return Number.isFinite(ms) && ms >= TIME_MIN && ms <= TIME_MAX ? Math.floor(ms) : null;
+}
+
 /** Strip the per-call suffix of a channel name: PJSIP/agent1-0000001a -> PJSIP/agent1. */
 export function endpointOf(channel: string): string {
   const m = /^(.*)-[0-9a-f]{8}(;\d)?$/i.exec(channel);

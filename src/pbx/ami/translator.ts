@@ -11,7 +11,7 @@
  */
 import type { AmiMessage } from './framer.js';
 import { causeName } from '../../calls/causes.js';
-import { endpointOf, type Resync, type Signal } from '../../calls/signals.js';
+import { endpointOf, wireTime, type Resync, type Signal } from '../../calls/signals.js';
 
 /** The AMI events the translator reads; the rest of the stream can be skipped unparsed. */
 export const AMI_EVENTS_USED: ReadonlySet<string> = new Set([
@@ -49,7 +49,7 @@ export class AmiTranslator {
   translate(m: AmiMessage, receivedAt: number): Signal[] {
     const event = m.Event;
     if (event === undefined) return NONE;
-    const time = m.Timestamp ? Math.round(Number(m.Timestamp) * 1000) || receivedAt : receivedAt;
+    const time = (m.Timestamp ? wireTime(Math.round(Number(m.Timestamp) * 1000)) : null) ?? receivedAt;
     switch (event) {
       case 'Newchannel': {
         if (!m.Uniqueid || !m.Channel) return this.bad();

@@ -24,7 +24,7 @@
  * - DTMF-Duration is in 8 kHz samples.
  */
 import { causeCode, sipStatusForCause } from '../../calls/causes.js';
-import type { QueueLeave, Resync, Signal } from '../../calls/signals.js';
+import { wireTime, type QueueLeave, type Resync, type Signal } from '../../calls/signals.js';
 
 type Ev = Record<string, string>;
 
@@ -560,8 +560,7 @@ export class EslTranslator {
 
 /** Event-Date-Timestamp (microseconds) -> epoch ms */
 function eventTime(ev: Ev): number | null {
-  const us = Number(str(ev['Event-Date-Timestamp']));
-  return Number.isFinite(us) && us > 0 ? Math.floor(us / 1000) : null;
+  return wireTime(Number(str(ev['Event-Date-Timestamp'])) / 1000);
 }
 
 /** sofia/internal/1001@10.0.0.1:5060 -> sofia/internal/1001 */
