@@ -8,7 +8,7 @@
  * (the dispatcher) only see rows after their transaction committed.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DeliveryStatus, RenderedDelivery } from './types.js';
@@ -163,6 +163,10 @@ export function describeStorageError(err: unknown): string {
 export function openDatabase(file: string, sync: 'normal' | 'full' = 'normal'): Database.Database {
   let db: Database.Database;
   try {
+    // caller data: the file is the daemon's alone, whatever the umask (SQLite gives its -wal
+    // and -shm files the database file's mode)
+    if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+    chmodSync(file, 0o600);
     db = new Database(file);
   } catch (err) {
     throw new StorageError(`cannot open ${file}: ${describeStorageError(err)}`, file, err);
@@ -208,7 +212,8 @@ export class Outbox {
     this.now = opts.now ?? Date.now;
     this.retentionMs = opts.retentionMs ?? 7 * 24 * 3_600_000;
     try {
-      mkdirSync(opts.path, { recursive: true });
+      mkdirSync(opts.path, { recursive: true, mode: 0o700 });
+      chmodSync(opts.path, 0o700);
     } catch (err) {
       throw new StorageError(`cannot create ${opts.path}: ${describeStorageError(err)}`, opts.path, err);
     }
