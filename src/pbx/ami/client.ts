@@ -21,6 +21,9 @@ import type { Logger } from 'pino';
 import { AmiFramer, formatAction, type AmiMessage } from './framer.js';
 import { backoffDelay } from '../backoff.js';
 
+/** what Asterisk's manager says first; anything else is not given the secret */
+const AMI_BANNER = /^Asterisk Call Manager\/\S+/;
+
 export interface AmiClientOptions {
   host: string;
   port: number;
@@ -272,7 +275,15 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     if (conn.bannerTimer && conn.framer.banner !== null) {
       clearTimeout(conn.bannerTimer);
       conn.bannerTimer = null;
-      this.log.debug({ banner: conn.framer.banner }, 'AMI banner received');
+      const banner = conn.framer.banner;
+      if (!AMI_BANNER.test(banner)) {
+        // not Asterisk: the secret is never sent to whatever answered
+        conn.reason = `not an AMI server: it answered ${JSON.stringify(banner.slice(0, 80))} (expected "Asterisk Call Manager/…"); no login sent`;
+        this.log.error({ banner: banner.slice(0, 80) }, `${this.opts.name} at ${this.where} is not an AMI server: no login sent`);
+        conn.socket.destroy();
+        return;
+      }
+      this.log.debug({ banner }, 'AMI banner received');
       this.login(conn);
     }
     for (const msg of msgs) {

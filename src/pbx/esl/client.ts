@@ -82,6 +82,8 @@ interface Pending {
 
 type Phase = 'idle' | 'connecting' | 'auth' | 'subscribing' | 'ready' | 'closed';
 
+const ESL_GREETING = 'Content-Type: auth/request';
+
 export class EslClientError extends Error {}
 
 export class EslClient extends EventEmitter {
@@ -89,6 +91,8 @@ export class EslClient extends EventEmitter {
   private readonly log: Logger;
   private socket: net.Socket | null = null;
   private framer = new EslFramer();
+  /** the first bytes of this connection, until they proved it is FreeSWITCH's event socket */
+  private greeting: string | null = '';
   private phase: Phase = 'idle';
   private queue: Pending[] = [];
   private jobs = new Map<string, Pending>();
@@ -153,6 +157,7 @@ export class EslClient extends EventEmitter {
   private connect(): void {
     this.phase = 'connecting';
     this.framer = new EslFramer();
+    this.greeting = '';
     const { host, port } = this.opts;
     this.log.debug({ host, port }, 'connecting to FreeSWITCH event socket');
     const socket = net.connect({ host, port });
@@ -198,6 +203,24 @@ export class EslClient extends EventEmitter {
     // other open handle (no HTTP listener, idle outbox) from exiting. close() clears it.
   }
 
+  /**
+   * FreeSWITCH's event socket says `Content-Type: auth/request` first. Anything else (an SSH
+   * banner, an HTTP server) is named in the log and dropped: the password is only ever sent
+   * in answer to that request.
+   */
+  private greeted(chunk: Buffer): boolean {
+    const head = (this.greeting += chunk.toString('latin1', 0, Math.min(chunk.length, 64))).slice(0, 64);
+    if (head.length < ESL_GREETING.length && ESL_GREETING.startsWith(head)) return true; // more to come
+    if (head.startsWith(ESL_GREETING)) {
+      this.greeting = null;
+      return true;
+    }
+    const first = head.split(/\r?\n/)[0];
+    this.log.error({ host: this.opts.host, port: this.opts.port, answered: first }, `${this.opts.name} at ${this.opts.host}:${this.opts.port} is not a FreeSWITCH event socket: it answered ${JSON.stringify(first)}; no password sent`);
+    this.socket?.destroy();
+    return false;
+  }
+
   /** Drop the socket and fail everything pending. */
   private teardown(reason: string): void {
     if (this.pingTimer) clearInterval(this.pingTimer);
@@ -213,6 +236,7 @@ export class EslClient extends EventEmitter {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.greeting !== null && !this.greeted(chunk)) return;
     const receivedAt = Date.now();
     let msgs: EslMessage[];
     const before = this.framer.stats.framingErrors;
