@@ -108,7 +108,7 @@ export class Daemon {
     logger.info(summarizeConfig(config), 'callhook starting');
     try {
       daemon.dispatcher.start();
-      if (config.http.listen) daemon.http = await startObserveServer(config.http.listen, daemon.observed(), logger);
+      if (config.http.listen) daemon.http = await startObserveServer(config.http.listen, daemon.observed(), logger, config.http.token);
       for (const pbx of config.pbx) if (pbx.enabled) await daemon.connect(pbx);
     } catch (err) {
       await daemon.stop();
@@ -181,7 +181,7 @@ export class Daemon {
       if (pbx.enabled) await this.connect(pbx);
     }
     for (const old of prev.pbx) if (!next.pbx.some((p) => p.name === old.name)) await this.disconnect(old.name);
-    if (next.http.listen !== prev.http.listen) await this.restartHttp(next.http.listen);
+    if (next.http.listen !== prev.http.listen || next.http.token !== prev.http.token) await this.restartHttp(next.http);
     this.metrics.countReload(true);
     this.logger.info({ ...summarizeConfig(next), log_level: next.log.level }, 'config reloaded');
     return true;
@@ -205,7 +205,7 @@ export class Daemon {
     return this.stopping;
   }
 
-  private async restartHttp(listen: string | null): Promise<void> {
+  private async restartHttp({ listen, token }: Config['http']): Promise<void> {
     if (this.http) {
       await this.http.close();
       this.logger.info({ url: this.http.url }, 'http server closed');
@@ -213,7 +213,7 @@ export class Daemon {
     }
     if (!listen) return;
     try {
-      this.http = await startObserveServer(listen, this.observed(), this.logger);
+      this.http = await startObserveServer(listen, this.observed(), this.logger, token);
     } catch (err) {
       this.logger.error({ err, listen }, `http server cannot listen on ${listen}; /healthz and /metrics are off until the next reload`);
     }

@@ -265,7 +265,7 @@ describe('valid files', () => {
       format: 'template', template: '{"who":"{{endpoint}}"}', timeout_ms: 250, retry: { schedule_ms: [0, 1500, 120_000] },
     });
     expect(config.storage).toEqual({ path: '/var/lib/callhook', sync: 'normal', retention_ms: 7 * 86_400_000 });
-    expect(config.http).toEqual({ listen: null });
+    expect(config.http).toEqual({ listen: null, token: null });
     expect(config.log).toEqual({ level: 'info' });
     expect(config.calls).toEqual({ recording_variable: null, recording_url: null });
   });

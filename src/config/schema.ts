@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { EVENT_NAMES } from '../calls/events.js';
+import { isLoopbackHost } from '../util/loopback.js';
 import type { EventContext, Direction } from '../calls/events.js';
 import type { Config } from './types.js';
 import { DURATION_PATTERN, parseDuration } from './duration.js';
@@ -180,9 +181,16 @@ export const configSchema = z
           .nullable()
           .default('127.0.0.1:9466')
           .describe('Address of /healthz and /metrics; null or off disables'),
+        token: z.string().min(16, { error: 'must be at least 16 characters (e.g. openssl rand -hex 24)' }).optional()
+          .describe('Bearer token /metrics and /calls require (needed when listen is not a loopback address); ${ENV} allowed'),
       })
       .prefault({})
-      .transform((h) => ({ listen: h.listen === 'off' ? null : h.listen })),
+      .superRefine((h, ctx) => {
+        if (h.listen && h.listen !== 'off' && LISTEN_PATTERN.test(h.listen) && !isLoopbackHost(h.listen.slice(0, h.listen.lastIndexOf(':'))) && !h.token) {
+          ctx.addIssue({ code: 'custom', path: ['listen'], message: `${h.listen} is reachable from other hosts: set http.token (a bearer token for /metrics and /calls), or listen on 127.0.0.1` });
+        }
+      })
+      .transform((h) => ({ listen: h.listen === 'off' ? null : h.listen, token: h.token ?? null })),
     log: z
       .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })
       .prefault({}),

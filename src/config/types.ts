@@ -67,7 +67,8 @@ export interface Config {
   pbx: PbxConfig[];
   webhooks: WebhookConfig[];
   storage: { path: string; sync: 'normal' | 'full'; retention_ms: number };
-  http: { listen: string | null };
+  /** token: the bearer token /metrics and /calls require, or null (loopback only) */
+  http: { listen: string | null; token: string | null };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' };
   calls: {
     /** channel variable holding the recording file/url, e.g. MIXMONITOR_FILENAME */

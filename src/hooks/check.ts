@@ -7,14 +7,11 @@
  */
 import type { PathProblem } from '../config/schema.js';
 import { isObj } from '../config/schema.js';
+import { isLoopbackHost } from '../util/loopback.js';
 import { sampleEvent } from './sample.js';
 import { compileBodyTemplate, compileRecordingTemplate, compileTemplate, type CompiledTemplate } from './template.js';
 
 /** Loopback hosts that may be called over plain http. */
-export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
 
 function urlProblem(url: string, allowHttp: boolean): string | null {
   let parsed: URL;

@@ -10,11 +10,16 @@
  *
  * Anything else is 404 (405 for other methods). A failing handler answers 500 and logs;
  * it never takes the daemon down.
+ *
+ * With http.token set (required when listen is not a loopback address), /metrics and /calls
+ * answer 401 without `Authorization: Bearer <token>`, and /readyz gives only its status.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { isLoopbackHost } from '../util/loopback.js';
 
 export interface PbxState {
   name: string;
@@ -85,10 +90,10 @@ export function readiness(d: ObservedDaemon): Readiness {
   return { ready, pbx, store: { path, writable, pending, error } };
 }
 
-export async function startObserveServer(listen: string, daemon: ObservedDaemon, logger: Logger): Promise<ObserveServer> {
+export async function startObserveServer(listen: string, daemon: ObservedDaemon, logger: Logger, token: string | null = null): Promise<ObserveServer> {
   const { host, port } = parseListen(listen);
   const server: Server = createServer((req, res) => {
-    handle(req, res, daemon).catch((err: unknown) => {
+    handle(req, res, daemon, token).catch((err: unknown) => {
       logger.error({ err, path: req.url }, 'http handler failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.destroy();
@@ -109,6 +114,9 @@ export async function startObserveServer(listen: string, daemon: ObservedDaemon,
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${shownHost}:${addr.port}`;
   logger.info({ url, listen }, `http server listening on ${url} (/healthz /readyz /metrics /calls)`);
+  if (!isLoopbackHost(host ?? '')) {
+    logger.warn({ url, listen }, `http server on ${listen} is reachable from other hosts: /metrics and /calls need the bearer token (http.token)`);
+  }
   return {
     url,
     host: addr.address,
@@ -121,18 +129,32 @@ export async function startObserveServer(listen: string, daemon: ObservedDaemon,
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, d: ObservedDaemon): Promise<void> {
+/** whether the request carries the bearer token (always true without one configured) */
+function authorized(req: IncomingMessage, token: string | null): boolean {
+  if (token === null) return true;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  if (!m) return false;
+  const given = Buffer.from(m[1]);
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, d: ObservedDaemon, token: string | null): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://x').pathname.replace(/\/+$/, '') || '/';
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
     sendJson(res, 405, { error: 'method not allowed: this server is read-only' });
     return;
   }
+  const allowed = authorized(req, token);
   if (path === '/healthz') {
     sendJson(res, 200, { status: 'ok', version: d.version, uptime_s: Math.round((Date.now() - d.startedAt) / 1000) });
   } else if (path === '/readyz') {
     const r = readiness(d);
-    sendJson(res, r.ready ? 200 : 503, r);
+    sendJson(res, r.ready ? 200 : 503, allowed ? r : { ready: r.ready });
+  } else if (!allowed && (path === '/metrics' || path === '/calls' || path.startsWith('/calls/'))) {
+    res.setHeader('www-authenticate', 'Bearer realm="callhook"');
+    sendJson(res, 401, { error: 'this needs Authorization: Bearer <http.token>' });
   } else if (path === '/metrics') {
     const m = await d.metrics();
     res.writeHead(200, { 'content-type': m.contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : m.body);
