@@ -17,6 +17,7 @@ import type { AttemptResult } from './delivery/types.js';
 import { createConnection, type PbxConnection } from './pbx/index.js';
 import { Pipeline } from './pipeline.js';
 import { createLogger, summarizeConfig } from './observe/logger.js';
+import { LogThrottle } from './observe/throttle.js';
 import { DaemonMetrics } from './observe/metrics.js';
 import { readiness, startObserveServer, type CallView, type ObservedDaemon, type ObserveServer, type Readiness } from './observe/http.js';
 import { SummaryReporter, type SummaryLine } from './observe/summary.js';
@@ -63,7 +64,8 @@ export class Daemon {
   private tickTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   private readonly signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
-  private readonly renderErrorLogged = new Map<string, { at: number; suppressed: number }>();
+  /** one line per webhook per minute at most: a broken template must not flood the log */
+  private readonly renderErrorLog = new LogThrottle(60_000);
 
   private constructor(
     config: Config,
@@ -94,7 +96,7 @@ export class Daemon {
     this.dispatcher = new Dispatcher({ outbox: this.outbox, webhooks: config.webhooks, logger, onAttempt });
     const onRenderError = (err: unknown, webhook: string, ev: CallEvent) => {
       this.metrics.countRenderError(webhook);
-      this.renderErrorLog(err, webhook, ev);
+      this.logRenderError(err, webhook, ev);
     };
     this.pipeline = new Pipeline(config, this.dispatcher, logger, { onEvent, onRenderError });
     this.summary = new SummaryReporter(logger, () => this.summarySample(), opts.summaryIntervalMs ?? SUMMARY_MS);
@@ -257,17 +259,11 @@ export class Daemon {
     return this.config.calls.recording_variable ? [this.config.calls.recording_variable] : [];
   }
 
-  /** one line per webhook per minute at most: a broken template must not flood the log */
-  private renderErrorLog(err: unknown, webhook: string, ev: CallEvent): void {
-    const now = Date.now();
-    const last = this.renderErrorLogged.get(webhook);
-    if (last !== undefined && now - last.at < 60_000) {
-      last.suppressed++;
-      return;
-    }
-    this.renderErrorLogged.set(webhook, { at: now, suppressed: 0 });
+  private logRenderError(err: unknown, webhook: string, ev: CallEvent): void {
+    const t = this.renderErrorLog.take(webhook);
+    if (!t) return;
     this.logger.error(
-      { err, webhook, event: ev.event_name, call_id: ev.call_id, suppressed: last?.suppressed ?? 0 },
+      { err, webhook, event: ev.event_name, call_id: ev.call_id, suppressed: t.suppressed },
       `event could not be rendered for webhook "${webhook}"; not sent there (callhook_render_errors_total counts them)`,
     );
   }

@@ -18,9 +18,9 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function setup(opts: { password?: string; captures?: string[]; apiTimeoutMs?: number; pingIntervalMs?: number; pace?: 'instant' | 'recorded' } = {}) {
+async function setup(opts: { password?: string; captures?: string[]; raw?: Buffer; apiTimeoutMs?: number; pingIntervalMs?: number; pace?: 'instant' | 'recorded' } = {}) {
   const server = await startEslReplayServer({
-    captures: (opts.captures ?? ['a-answered-caller-bye.json']).map(capture),
+    captures: opts.raw ? [{ bytes: opts.raw, chunks: [{ offset: 0, length: opts.raw.length, rel_ms: 0 }] }] : (opts.captures ?? ['a-answered-caller-bye.json']).map(capture),
     password: 'ClueCon',
     pace: opts.pace ?? 'instant',
   });
@@ -61,6 +61,19 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
 }
 
 describe('EslClient', () => {
+
+  it('a flood of malformed events is counted, and logged once per 10 s, not once each', async () => {
+    const bad = '{"Event-Name": "CHANNEL_CREATE", "Unique-ID": ';
+    const one = `Content-Length: ${bad.length}\nContent-Type: text/event-json\n\n${bad}`;
+    const { server, client, lines } = await setup({ raw: Buffer.from(one.repeat(20_000)) });
+    client.start();
+    await server.done;
+    await until(() => client.stats.malformedEvents === 20_000, 30_000);
+    const warned = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => /malformed ESL event skipped/.test(String(l.msg)));
+    expect(warned.length).toBeGreaterThanOrEqual(1);
+    expect(warned.length).toBeLessThanOrEqual(3);
+    expect(warned[0]).toMatchObject({ malformed_total: 1, suppressed: 0 });
+  });
   it('authenticates, resyncs, then streams every event of the capture in order', async () => {
     const { server, client, events } = await setup();
     const order: string[] = [];

@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AmiFramer, formatAction, type AmiMessage } from './framer.js';
 import { backoffDelay } from '../backoff.js';
+import { LogThrottle } from '../../observe/throttle.js';
 
 /** what Asterisk's manager says first; anything else is not given the secret */
 const AMI_BANNER = /^Asterisk Call Manager\/\S+/;
@@ -100,12 +101,11 @@ interface Conn {
 /** events the client itself needs whatever its user wants: the resync list, shutdown */
 const CLIENT_EVENTS = new Set(['CoreShowChannel', 'CoreShowChannelsComplete', 'Shutdown', 'FullyBooted']);
 
-const MALFORMED_LOG_FIRST = 10;
-const MALFORMED_LOG_EVERY = 1000;
 
 export class AmiClient extends EventEmitter<AmiClientEvents> {
   private readonly opts: Required<Omit<AmiClientOptions, 'backoff' | 'keepEvent'>> & { backoff: { initialMs?: number; maxMs?: number } };
   private readonly log: Logger;
+  private readonly malformedLog = new LogThrottle(10_000);
   private readonly where: string;
   /** unique per client, so our ActionIDs never collide with other AMI users' ones */
   private readonly idPrefix = `callhook-${randomBytes(4).toString('hex')}-`;
@@ -264,9 +264,8 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
 
   private onMalformed(line: string): void {
     const n = ++this.counters.malformedLines;
-    if (n <= MALFORMED_LOG_FIRST || n % MALFORMED_LOG_EVERY === 0) {
-      this.log.warn({ line: line.slice(0, 200), malformed_total: n }, 'AMI line without ": " skipped');
-    }
+    const t = this.malformedLog.take();
+    if (t) this.log.warn({ line: line.slice(0, 200), malformed_total: n, suppressed: t.suppressed }, 'AMI line without ": " skipped (one line per 10 s at most)');
   }
 
   private onData(conn: Conn, chunk: Buffer): void {

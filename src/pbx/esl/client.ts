@@ -29,6 +29,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { backoffDelay, type BackoffOptions } from '../backoff.js';
 import { EslFramer, eventOf, type EslMessage } from './framer.js';
+import { LogThrottle } from '../../observe/throttle.js';
 
 /** The ESL events the translator maps; everything else is not subscribed. */
 export const ESL_EVENTS = [
@@ -91,6 +92,7 @@ export class EslClient extends EventEmitter {
   private readonly log: Logger;
   private socket: net.Socket | null = null;
   private framer = new EslFramer();
+  private readonly malformedLog = new LogThrottle(10_000);
   /** the first bytes of this connection, until they proved it is FreeSWITCH's event socket */
   private greeting: string | null = '';
   private phase: Phase = 'idle';
@@ -277,7 +279,8 @@ export class EslClient extends EventEmitter {
         const ev = eventOf(m);
         if (!ev) {
           this.stats.malformedEvents++;
-          this.log.warn({ bytes: m.body?.length ?? 0, sample: m.body?.slice(0, 120) }, 'malformed ESL event skipped');
+          const t = this.malformedLog.take();
+          if (t) this.log.warn({ bytes: m.body?.length ?? 0, sample: m.body?.slice(0, 120), malformed_total: this.stats.malformedEvents, suppressed: t.suppressed }, 'malformed ESL event skipped (one line per 10 s at most)');
           return;
         }
         this.stats.events++;
