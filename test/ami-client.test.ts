@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { AmiClient, type AmiClientOptions } from '../src/pbx/ami/client.js';
 import { AmiFramer, type AmiMessage } from '../src/pbx/ami/framer.js';
 import { startAmiReplayServer, type AmiReplayServer } from '../src/demo/ami-replay-server.js';
-import { backoffDelay } from '../src/pbx/backoff.js';
+import { backoffDelay, FAST_RETRIES } from '../src/pbx/backoff.js';
 import { memoryLogger } from './helpers/logger.js';
 
 const dir = fileURLToPath(new URL('./fixtures/asterisk/', import.meta.url));
@@ -114,14 +114,21 @@ async function fakeAmi(onAction: (msg: AmiMessage, socket: net.Socket) => void =
 }
 
 describe('backoffDelay', () => {
-  it('first retry at most 1 s, doubling ceiling, capped at 30 s, full jitter', () => {
-    expect(backoffDelay(0, { random: () => 0.999999 })).toBeLessThanOrEqual(1000);
-    expect(backoffDelay(1, { random: () => 0.999999 })).toBeLessThanOrEqual(2000);
-    expect(backoffDelay(1, { random: () => 0.999999 })).toBeGreaterThan(1000);
-    expect(backoffDelay(50, { random: () => 0.999999 })).toBeLessThanOrEqual(30_000);
-    expect(backoffDelay(50, { random: () => 0.999999 })).toBeGreaterThan(29_000);
-    expect(backoffDelay(3, { random: () => 0 })).toBe(0);
-    expect(backoffDelay(2, { initialMs: 10, maxMs: 25, random: () => 0.99 })).toBeLessThanOrEqual(25);
+  it('about a minute of retries every 0.5-1 s after a loss, then a doubling ceiling with full jitter, capped at 30 s', () => {
+    const hi = () => 0.999999;
+    for (let a = 0; a < FAST_RETRIES; a++) {
+      expect(backoffDelay(a, { random: hi })).toBeLessThanOrEqual(1000);
+      expect(backoffDelay(a, { random: () => 0 })).toBe(500);
+    }
+    let total = 0;
+    for (let a = 0; a < FAST_RETRIES; a++) total += backoffDelay(a, { random: () => 0.5 });
+    expect(total).toBe(45_000); // the fast phase lasts 30-60 s
+    expect(backoffDelay(FAST_RETRIES, { random: hi })).toBeGreaterThan(1000);
+    expect(backoffDelay(FAST_RETRIES, { random: hi })).toBeLessThanOrEqual(2000);
+    expect(backoffDelay(FAST_RETRIES + 20, { random: hi })).toBeGreaterThan(29_000);
+    expect(backoffDelay(FAST_RETRIES + 20, { random: hi })).toBeLessThanOrEqual(30_000);
+    expect(backoffDelay(FAST_RETRIES + 3, { random: () => 0 })).toBe(0);
+    expect(backoffDelay(FAST_RETRIES + 2, { initialMs: 10, maxMs: 25, random: () => 0.99 })).toBeLessThanOrEqual(25);
   });
 });
 
