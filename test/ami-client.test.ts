@@ -292,6 +292,30 @@ describe('AmiClient against misbehaving servers', () => {
     expect(reasons[0]).toMatch(/^keepalive Ping failed: AMI action Ping .* timed out after 200 ms$/);
   });
 
+  it('bytes are liveness: a PBX streaming a backlog is not dropped when its Ping reply is late; a silent one is in doubt at once', async () => {
+    const fake = await fakeAmi(); // never answers Ping
+    const { client } = makeClient(fake.port, { pingIntervalMs: 100, actionTimeoutMs: 200 });
+    const reasons: string[] = [];
+    client.on('disconnected', (r) => reasons.push(r));
+    client.start();
+    await until(() => client.connected, 3000, 'login');
+    const socket = [...fake.sockets][0];
+    // the flood: an event every 20 ms, no Ping reply
+    let n = 0;
+    const flood = setInterval(() => socket.write(`Event: VarSet\r\nVariable: X\r\nValue: ${n++}\r\n\r\n`), 20);
+    try {
+      await until(() => fake.seen.filter((m) => m.Action === 'Ping').length >= 6, 5000, 'six unanswered Pings');
+      expect(reasons).toEqual([]);
+      expect(client.connected).toBe(true);
+    } finally {
+      clearInterval(flood);
+    }
+    // silence: in doubt (not connected for /readyz) before the next Ping even fails
+    await until(() => !client.connected, 3000, 'liveness in doubt');
+    await until(() => reasons.length === 1, 3000, 'the silent connection dropped');
+    expect(reasons[0]).toMatch(/keepalive Ping failed/);
+  });
+
   it('Event: Shutdown followed by EOF is a disconnect with a reason, then a reconnect', async () => {
     let first = true;
     const fake = await fakeAmi((msg, socket) => {

@@ -95,6 +95,8 @@ interface Conn {
   bannerTimer: NodeJS.Timeout | null;
   pingTimer: NodeJS.Timeout | null;
   pingInFlight: boolean;
+  /** when the PBX last sent a byte: a connection delivering bytes is alive */
+  lastByteAt: number;
   closed: Promise<void>;
 }
 
@@ -137,8 +139,15 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   }
 
   /** Logged in and ready for actions. */
+  /**
+   * Logged in, and not silent for longer than a keepalive round (ping interval plus the
+   * action timeout): /readyz turns 503 as soon as liveness is in doubt, not when the Ping
+   * finally times out.
+   */
   get connected(): boolean {
-    return this.conn?.loggedIn === true;
+    const c = this.conn;
+    if (c?.loggedIn !== true) return false;
+    return this.opts.pingIntervalMs <= 0 || Date.now() - c.lastByteAt <= this.opts.pingIntervalMs + this.opts.actionTimeoutMs;
   }
 
   get stats(): AmiClientStats {
@@ -241,6 +250,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       bannerTimer: null,
       pingTimer: null,
       pingInFlight: false,
+      lastByteAt: Date.now(),
       closed: new Promise<void>((r) => (onClosed = r)),
     };
     this.conn = conn;
@@ -270,6 +280,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
 
   private onData(conn: Conn, chunk: Buffer): void {
     if (this.conn !== conn) return;
+    conn.lastByteAt = Date.now();
     const msgs = conn.framer.push(chunk);
     if (conn.bannerTimer && conn.framer.banner !== null) {
       clearTimeout(conn.bannerTimer);
@@ -389,6 +400,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     conn.pingTimer = setInterval(() => {
       if (conn.pingInFlight || this.conn !== conn) return;
       conn.pingInFlight = true;
+      const sentAt = Date.now();
       this.send(conn, { Action: 'Ping' }).then(
         () => {
           conn.pingInFlight = false;
@@ -396,6 +408,8 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
         (err: Error) => {
           conn.pingInFlight = false;
           if (this.conn !== conn || conn.socket.destroyed) return;
+          // bytes kept coming: the reply is behind a backlog, the PBX is alive
+          if (conn.lastByteAt > sentAt) return;
           conn.reason = `keepalive Ping failed: ${err.message}`;
           conn.socket.destroy();
         },

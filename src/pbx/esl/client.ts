@@ -117,8 +117,16 @@ export class EslClient extends EventEmitter {
     this.log = opts.logger.child({ pbx: opts.name, component: 'esl' });
   }
 
+  /** when FreeSWITCH last sent a byte: a connection delivering bytes is alive */
+  private lastByteAt = 0;
+
+  /**
+   * Logged in and subscribed, and not silent for longer than a keepalive round (ping
+   * interval plus the api timeout): /readyz turns 503 as soon as liveness is in doubt.
+   */
   get ready(): boolean {
-    return this.phase === 'ready';
+    if (this.phase !== 'ready') return false;
+    return this.opts.pingIntervalMs <= 0 || Date.now() - this.lastByteAt <= this.opts.pingIntervalMs + this.opts.apiTimeoutMs;
   }
 
   /** Start connecting (and keep reconnecting until close()). */
@@ -238,6 +246,7 @@ export class EslClient extends EventEmitter {
   }
 
   private onData(chunk: Buffer): void {
+    this.lastByteAt = Date.now();
     if (this.greeting !== null && !this.greeted(chunk)) return;
     const receivedAt = Date.now();
     let msgs: EslMessage[];
@@ -366,7 +375,10 @@ export class EslClient extends EventEmitter {
 
   private ping(): void {
     const socket = this.socket;
+    const sentAt = Date.now();
     this.send('api status', 'api').catch((err: Error) => {
+      // bytes kept coming: the reply is behind a backlog, FreeSWITCH is alive
+      if (this.lastByteAt > sentAt) return;
       if (this.socket === socket && socket) {
         this.log.warn({ err: err.message }, 'ESL keepalive failed: reconnecting');
         socket.destroy();
