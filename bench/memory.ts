@@ -18,7 +18,16 @@ import { CallTracker } from '../src/calls/tracker.js';
 import { globMatcher } from '../src/util/glob.js';
 import { AmiFramer, type AmiMessage } from '../src/pbx/ami/framer.js';
 import { AmiTranslator } from '../src/pbx/ami/translator.js';
+import { createDecoder } from '../src/pbx/index.js';
 import { FIXTURES } from './streams.js';
+
+/** Heap per open call when the real decoder reads the stream in `readSize` chunks. */
+export interface ReadSizeResult {
+  readSize: number;
+  openCalls: number;
+  /** heap held per open call, KiB */
+  heapPerCallKiB: number;
+}
 
 export interface MemoryResult {
   openCalls: number;
@@ -36,6 +45,8 @@ export interface MemoryResult {
   heapAfterLargeMb: number;
   /** calls the tracker still holds after all completed (should be 0) */
   leftOpen: number;
+  /** the same calls as raw bytes through the real decoder, at socket read sizes */
+  readSizes: ReadSizeResult[];
 }
 
 const ID = /^\d{10}\./;
@@ -62,6 +73,40 @@ function forCall(m: AmiMessage, n: number): AmiMessage {
   return c;
 }
 
+/**
+ * `openCalls` calls held open, each the capture's raw bytes up to its first hangup with fresh
+ * ids, read by the daemon's own decoder (framer + translator) in `readSize` chunks, as a
+ * busy `read = all` socket hands them over. What the tracker keeps of a call must not keep
+ * the whole read it came in alive.
+ */
+async function heapPerCall(openCalls: number, readSize: number): Promise<ReadSizeResult> {
+  const text = readFileSync(`${FIXTURES}asterisk/a-answered-caller-hangup.ami`, 'latin1');
+  const start = text.indexOf('Event: ');
+  const opening = text.slice(start, text.indexOf('Event: HangupRequest'));
+  const decoder = await createDecoder('asterisk');
+  const tracker = new CallTracker({ pbx: { name: 'bench', type: 'asterisk' }, source: 'ami', isTrunk: globMatcher(['PJSIP/caller*']) });
+  decoder.push(Buffer.from(text.slice(0, start), 'latin1'), 0); // banner and login reply
+  const base = measure();
+  let pending: Buffer[] = [];
+  let size = 0;
+  const flush = () => {
+    const all = Buffer.concat(pending);
+    for (let at = 0; at < all.length; at += readSize) for (const sig of decoder.push(all.subarray(at, at + readSize), 0)) tracker.apply(sig);
+    pending = [];
+    size = 0;
+  };
+  for (let n = 0; n < openCalls; n++) {
+    const b = Buffer.from(opening.replace(/\b\d{10}\.(\d+)/g, (_, seq: string) => `${2_000_000_000 + n}.${seq}`), 'latin1');
+    pending.push(b);
+    size += b.length;
+    if (size >= readSize * 4) flush();
+  }
+  flush();
+  if (tracker.activeCalls !== openCalls) throw new Error(`memory bench: ${tracker.activeCalls} calls open at ${readSize} B reads, expected ${openCalls}`);
+  const held = measure();
+  return { readSize, openCalls, heapPerCallKiB: Math.round((((held.heap - base.heap) * 1024) / openCalls) * 10) / 10 };
+}
+
 const mb = (n: number) => Math.round((n / 1024 / 1024) * 10) / 10;
 
 function measure(): { rss: number; heap: number } {
@@ -71,7 +116,9 @@ function measure(): { rss: number; heap: number } {
   return { rss: mb(u.rss), heap: mb(u.heapUsed) };
 }
 
-export function runMemory(openCalls: number, completedSmall: number, completedLarge: number): MemoryResult {
+export async function runMemory(openCalls: number, completedSmall: number, completedLarge: number): Promise<MemoryResult> {
+  const readSizes: ReadSizeResult[] = [];
+  for (const readSize of [512, 4096, 65_536]) readSizes.push(await heapPerCall(Math.min(openCalls, 2_000), readSize));
   const { open, close } = template();
   const translator = new AmiTranslator();
   const tracker = new CallTracker({ pbx: { name: 'bench', type: 'asterisk' }, source: 'ami', isTrunk: globMatcher(['PJSIP/caller*']) });
@@ -112,6 +159,7 @@ export function runMemory(openCalls: number, completedSmall: number, completedLa
     heapAfterSmallMb: small.heap,
     heapAfterLargeMb: large.heap,
     leftOpen: tracker.activeCalls,
+    readSizes,
   };
 }
 
@@ -133,5 +181,5 @@ export function memoryChild(openCalls: number, completedSmall: number, completed
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [open, small, large] = process.argv.slice(2).map(Number);
-  process.stdout.write(JSON.stringify(runMemory(open, small, large)));
+  process.stdout.write(JSON.stringify(await runMemory(open, small, large)));
 }

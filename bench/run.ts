@@ -134,6 +134,16 @@ async function main(): Promise<void> {
     met: growth < 5 && mem.leftOpen === 0,
   });
 
+  const [small512, , big64k] = mem.readSizes;
+  rows.push({
+    name: `5c. heap per open call, ${k(big64k.openCalls)} calls, 64 KiB reads`,
+    result: `${big64k.heapPerCallKiB} KiB`,
+    reference: mem.readSizes.map((r) => `${r.readSize} B: ${r.heapPerCallKiB} KiB`).join(', '),
+    ratio: x(big64k.heapPerCallKiB / Math.max(0.1, small512.heapPerCallKiB)),
+    target: 'independent of read size (<= 1.5x)',
+    met: big64k.heapPerCallKiB <= 1.5 * Math.max(1, small512.heapPerCallKiB),
+  });
+
   const seconds = (Date.now() - started) / 1000;
   const env = `node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, load ${os.loadavg()[0].toFixed(1)}`;
   process.stdout.write(`\ncallhook benchmarks${smoke ? ' (smoke: tiny sizes, numbers mean nothing)' : ''} (${env}; ${seconds.toFixed(0)} s)\n\n${table(rows)}\n`);

@@ -35,11 +35,12 @@ describe('npm run bench -- --smoke', () => {
     });
     expect(stderr).not.toContain('bench failed');
     expect(code).toBe(0);
-    for (const row of ['1. AMI', '2. ESL', '3. end to end', '4. latency', '5a. memory', '5b. RSS']) expect(stdout).toContain(row);
+    for (const row of ['1. AMI', '2. ESL', '3. end to end', '4. latency', '5a. memory', '5b. RSS', '5c. heap per open call']) expect(stdout).toContain(row);
 
     const out = JSON.parse(readFileSync(json, 'utf8'));
     rmSync(json, { force: true });
-    expect(out.rows).toHaveLength(6);
+    expect(out.rows).toHaveLength(7);
+    expect(out.results.memory.readSizes.map((r: { readSize: number }) => r.readSize)).toEqual([512, 4096, 65_536]);
     expect(out.results.ami.oursPerSec).toBeGreaterThan(0);
     expect(out.results.ami.peerPerSec).toBeGreaterThan(0);
     expect(out.results.ami.callEvents).toBeGreaterThan(0);

@@ -262,3 +262,29 @@ describe('EslTranslator edge cases', () => {
     expect(out).toMatchObject([{ kind: 'leg.hangup', callId: '34322140-eba1-4258-84f2-343528f6e070', cause: 16, byEndpoint: null }]);
   });
 });
+
+describe('loopback ring groups', () => {
+  it("a B leg created before its A leg still joins the customer's call", async () => {
+    const { simulate } = await import('../src/simulate.js');
+    const { EslFramer } = await import('../src/pbx/esl/framer.js');
+    const raw = readFileSync('test/fixtures/freeswitch/live/ring-group-loopback.esl');
+    const msgs = new EslFramer().push(raw);
+    expect(msgs.length).toBeGreaterThan(10);
+    // swap every loopback A leg's CHANNEL_CREATE with its B leg's, as a busy FreeSWITCH may send them
+    const text = raw.toString('latin1');
+    const frames = text.split(/(?=Content-Length: \d+\nContent-Type: text\/event-json\n\n)/);
+    const isCreate = (f: string, leg: 'A' | 'B') => f.includes('"Event-Name":"CHANNEL_CREATE"') && f.includes(`"variable_loopback_leg":"${leg}"`);
+    for (let i = 0; i < frames.length - 1; i++) {
+      if (isCreate(frames[i], 'A') && isCreate(frames[i + 1], 'B')) [frames[i], frames[i + 1]] = [frames[i + 1], frames[i]];
+    }
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const file = join(mkdtempSync(join(tmpdir(), 'rg-')), 'swapped.esl');
+    writeFileSync(file, frames.join(''), 'latin1');
+    const evs = await simulate('freeswitch', file);
+    expect(frames.join('')).not.toBe(text);
+    expect(new Set(evs.map((e) => e.call_id)).size).toBe(1);
+    expect(evs.some((e) => e.event_name === 'call.missed')).toBe(false);
+  });
+});

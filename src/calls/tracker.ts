@@ -11,6 +11,7 @@ import { transition, type LegInput } from './leg-machine.js';
 import type { LegCreated, LegHangup, LegTransfer, PbxType, Resync, Signal } from './signals.js';
 import { activeStay, answeredCallee, firstCallee, isLocal, lastStay, type Call, type Leg, type Stay } from './model.js';
 import { fillReporting } from './reporting.js';
+import { own } from '../util/own.js';
 
 export interface TrackerOptions {
   pbx: { name: string; type: PbxType };
@@ -106,7 +107,7 @@ export class CallTracker {
         const call = this.calls.get(caller.callId);
         if (call && caller.id === call.originatorId) this.endIvr(call, sig.time, sig.pbxEvent, out);
         // the number a trunk was sent is the outside number (without the dial prefix the agent dialled)
-        if (call && sig.dialled && (!call.dst || peer.trunk)) call.dst = sig.dialled;
+        if (call && sig.dialled && (!call.dst || peer.trunk)) call.dst = own(sig.dialled);
         // the PBX has decided where the call goes: the originator's call.initial can say so
         if (call && peer.trunk) this.release(call.id, out);
         const stay = call && activeStay(call, caller.id);
@@ -160,10 +161,10 @@ export class CallTracker {
       case 'leg.update': {
         const leg = this.touch(sig.legId, sig.time);
         if (!leg) break;
-        if (sig.vars) Object.assign(leg.vars, sig.vars);
-        if (sig.recording) leg.recording = sig.recording;
-        if (sig.number !== undefined && sig.number !== null) leg.number = sig.number;
-        if (sig.name !== undefined && sig.name !== null) leg.name = sig.name;
+        if (sig.vars) Object.assign(leg.vars, ownVars(sig.vars));
+        if (sig.recording) leg.recording = own(sig.recording);
+        if (sig.number !== undefined && sig.number !== null) leg.number = own(sig.number);
+        if (sig.name !== undefined && sig.name !== null) leg.name = own(sig.name);
         break;
       }
       case 'queue.join': {
@@ -173,7 +174,7 @@ export class CallTracker {
         if (leg.id === call.originatorId) this.endIvr(call, sig.time, sig.pbxEvent, out);
         const stay: Stay = {
           legId: leg.id,
-          queue: sig.queue,
+          queue: own(sig.queue),
           state: 'INITIAL',
           joinedAt: sig.time,
           ringingAt: null,
@@ -304,15 +305,16 @@ export class CallTracker {
   private onCreated(sig: LegCreated, out: CallEvent[], reconciled: boolean): Leg | null {
     if (this.legs.has(sig.legId)) return null;
     let call = this.calls.get(sig.callId);
+    const legId = own(sig.legId);
     if (!call) {
       call = {
-        id: sig.callId,
-        originatorId: sig.legId,
+        id: own(sig.callId),
+        originatorId: legId,
         legs: new Map(),
         stays: [],
         seq: 0,
         digits: '',
-        dst: sig.exten,
+        dst: own(sig.exten),
         createdAt: sig.time,
         vars: {},
         originated: false,
@@ -320,15 +322,16 @@ export class CallTracker {
       };
       this.calls.set(call.id, call);
     }
+    // copies of what is kept of the frame (own()), so an open call does not pin its socket read
     const leg: Leg = {
-      id: sig.legId,
+      id: legId,
       callId: call.id,
-      channel: sig.channel,
-      endpoint: sig.endpoint,
-      number: sig.number,
-      name: sig.name,
-      exten: sig.exten,
-      dialplanContext: sig.dialplanContext,
+      channel: own(sig.channel),
+      endpoint: own(sig.endpoint),
+      number: own(sig.number),
+      name: own(sig.name),
+      exten: own(sig.exten),
+      dialplanContext: own(sig.dialplanContext),
       trunk: this.isTrunk(sig.channel) || this.isTrunk(sig.endpoint),
       helper: sig.helper === true,
       parentId: sig.parentLegId ?? null,
@@ -345,7 +348,7 @@ export class CallTracker {
       sipStatus: null,
       byEndpoint: null,
       missed: false,
-      vars: { ...sig.vars },
+      vars: ownVars(sig.vars),
       recording: null,
     };
     for (const stay of call.stays) if (stay.offered.has(leg.id)) leg.memberOf = stay.queue;
@@ -427,7 +430,7 @@ export class CallTracker {
     if (leg.id === call.originatorId) this.endIvr(call, sig.time, sig.pbxEvent, out);
     leg.endedAt = sig.time;
     leg.cause = sig.cause;
-    leg.causeName = sig.causeName ?? nameOfCause(sig.cause);
+    leg.causeName = own(sig.causeName) ?? nameOfCause(sig.cause);
     // a reconciled hangup is inferred, not reported: its cause and SIP status are unknown (null)
     leg.sipStatus = sig.reconciled ? null : sig.sipStatus ?? sipStatusForCause(sig.cause, leg.connectedAt !== null);
     // an unanswered leg the PBX gave up on (ring timeout, lost race, caller left) got a CANCEL: 487
@@ -738,6 +741,12 @@ export class CallTracker {
 }
 
 // ---- helpers ---------------------------------------------------------------------
+
+function ownVars(vars: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (vars) for (const [k, v] of Object.entries(vars)) out[own(k)] = own(v);
+  return out;
+}
 
 function reconciledHangup(leg: Leg, time: number): LegHangup {
   return {

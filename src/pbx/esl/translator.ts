@@ -24,6 +24,7 @@
  * - DTMF-Duration is in 8 kHz samples.
  */
 import { causeCode, sipStatusForCause } from '../../calls/causes.js';
+import { own } from '../../util/own.js';
 import { wireTime, type QueueLeave, type Resync, type Signal } from '../../calls/signals.js';
 
 type Ev = Record<string, string>;
@@ -207,7 +208,11 @@ export class EslTranslator {
     const ownCallUuid = str(ev['Channel-Call-UUID']);
     let callId: string;
     const parentInfo = parent ? this.legs.get(parent) : undefined;
+    // (a B leg's CHANNEL_CREATE can come before its A leg's: the call it serves is the one its
+    // A leg came from, variable_other_loopback_from_uuid)
+    const loopbackFrom = loopbackA && !parentInfo ? str(ev.variable_other_loopback_from_uuid) : '';
     if (parentInfo) callId = parentInfo.callId;
+    else if (loopbackFrom) callId = this.legs.get(loopbackFrom)?.callId ?? loopbackFrom;
     else if (parent) callId = ownCallUuid && ownCallUuid !== legId ? ownCallUuid : parent;
     else callId = ownCallUuid || legId;
 
@@ -550,6 +555,8 @@ export class EslTranslator {
   }
 
   private remember(id: string, info: LegInfo): void {
+    id = own(id);
+    info.callId = own(info.callId);
     if (this.legs.size >= MAX_LEGS) {
       const oldest = this.legs.keys().next().value;
       if (oldest !== undefined) this.legs.delete(oldest);
