@@ -109,6 +109,8 @@ export class Dispatcher implements DeliverySink {
   private readonly queues = new Map<string, PQueue>();
   private readonly http: HttpSender;
   private readonly breakers = new Map<string, CircuitBreaker>();
+  /** webhooks a receiver asked to wait (429 Retry-After), until when */
+  private readonly pausedUntil = new Map<string, number>();
   /** lanes waiting for a webhook's open breaker */
   private readonly blocked = new Map<string, Set<Lane>>();
   private readonly breakerTimers = new Map<string, NodeJS.Timeout>();
@@ -323,6 +325,11 @@ export class Dispatcher implements DeliverySink {
       this.giveUpInvalid(lane, row, err);
       return;
     }
+    const paused = this.pausedUntil.get(wh.name) ?? 0;
+    if (paused > now) {
+      this.arm(lane, paused - now);
+      return;
+    }
     if (this.breakerFor(wh.name).blocks(now)) {
       this.block(lane, wh.name);
       return;
@@ -446,7 +453,7 @@ export class Dispatcher implements DeliverySink {
   ): void {
     const attempt = row.attempts + 1;
     const now = this.now();
-    const { ok, gone: isGone, status, nextAttemptAt, error } = decide(res.status, res.error, res.retryAfter, {
+    const { ok, gone: isGone, status, nextAttemptAt, error, paced } = decide(res.status, res.error, res.retryAfter, {
       schedule: wh.retry.schedule_ms,
       attemptInSchedule: attempt - row.retry_from + 1,
       now,
@@ -454,10 +461,14 @@ export class Dispatcher implements DeliverySink {
     });
 
     // breaker first (pure state), so a failing store write cannot leave a probe slot taken.
-    // Only an unhealthy endpoint counts against it (no answer, timeout, 5xx, 429).
-    const unhealthy = res.status === null || res.status >= 500 || res.status === 429;
+    // Only an unhealthy endpoint counts against it (no answer, timeout, 5xx, 429 without
+    // Retry-After). A 429 with Retry-After is pacing: the whole webhook waits that long.
+    const unhealthy = !paced && (res.status === null || res.status >= 500 || res.status === 429);
     const wasOpen = breaker.state === 'open';
-    if (unhealthy) breaker.failure(now, pass);
+    if (paced) {
+      breaker.release(pass);
+      this.pausedUntil.set(wh.name, Math.max(this.pausedUntil.get(wh.name) ?? 0, nextAttemptAt));
+    } else if (unhealthy) breaker.failure(now, pass);
     else breaker.success();
     if (breaker.state === 'open') {
       if (!wasOpen) this.logger.warn({ webhook: wh.name }, 'circuit breaker open: probing instead of sending');
@@ -470,7 +481,7 @@ export class Dispatcher implements DeliverySink {
     this.outbox.recordAttempt(
       row.id,
       { delivery_id: row.id, attempt, at: res.at, status: res.status, ms: res.ms, error, response: res.snippet },
-      { status, nextAttemptAt },
+      { status, nextAttemptAt, paced },
     );
 
     // counters

@@ -243,7 +243,7 @@ export class Outbox {
       s.insertAttempt.run(id, a.attempt, a.at, a.status, a.ms, a.error, a.response);
       s.updateAfterAttempt.run(
         next.status, a.attempt, next.nextAttemptAt, a.status, a.error, a.ms, a.response,
-        next.status === 'delivered' ? a.at : null, id,
+        next.status === 'delivered' ? a.at : null, next.paced ? 1 : 0, id,
       );
     });
 
@@ -370,6 +370,8 @@ export class Outbox {
 export interface AttemptOutcome {
   status: DeliveryStatus;
   nextAttemptAt: number;
+  /** a receiver's pacing (429 with Retry-After): the attempt does not use up a step of the retry schedule */
+  paced?: boolean;
 }
 
 function prepare(db: Database.Database) {
@@ -383,7 +385,7 @@ function prepare(db: Database.Database) {
     ),
     updateAfterAttempt: db.prepare(
       `UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?, last_error = ?,
-         last_ms = ?, last_response = ?, delivered_at = ? WHERE id = ?`,
+         last_ms = ?, last_response = ?, delivered_at = ?, retry_from = retry_from + ? WHERE id = ?`,
     ),
     openLanes: db.prepare(
       `SELECT webhook, call_key, MIN(id) AS first_id FROM deliveries

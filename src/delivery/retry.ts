@@ -59,6 +59,11 @@ export interface Decision {
   nextAttemptAt: number;
   /** what went wrong, as `callhook deliveries` shows it (null when delivered) */
   error: string | null;
+  /**
+   * 429 with Retry-After: the receiver paces this webhook. Not a fault: the next attempt is
+   * at Retry-After, without using up a step of the schedule, and the breaker is not told.
+   */
+  paced: boolean;
 }
 
 /**
@@ -73,12 +78,13 @@ export function decide(
   at: { schedule: readonly number[]; attemptInSchedule: number; now: number; random: () => number },
 ): Decision {
   const ok = httpStatus !== null && httpStatus >= 200 && httpStatus < 300;
-  if (ok) return { ok, gone: false, status: 'delivered', nextAttemptAt: at.now, error: null };
+  if (ok) return { ok, gone: false, status: 'delivered', nextAttemptAt: at.now, error: null, paced: false };
   const redirect = httpStatus !== null && httpStatus >= 300 && httpStatus < 400;
   const error = requestError ?? (redirect ? `HTTP ${httpStatus} (redirects are not followed)` : `HTTP ${httpStatus}`);
-  if (httpStatus === 410) return { ok, gone: true, status: 'failed', nextAttemptAt: at.now, error };
+  if (httpStatus === 410) return { ok, gone: true, status: 'failed', nextAttemptAt: at.now, error, paced: false };
+  if (httpStatus === 429 && retryAfterMs !== null) return { ok, gone: false, status: 'failed', nextAttemptAt: at.now + retryAfterMs, error, paced: true };
   const delay = delayBeforeAttempt(at.schedule, at.attemptInSchedule, at.random);
-  if (delay === null) return { ok, gone: false, status: 'dead', nextAttemptAt: at.now, error };
+  if (delay === null) return { ok, gone: false, status: 'dead', nextAttemptAt: at.now, error, paced: false };
   const wait = honoursRetryAfter(httpStatus) && retryAfterMs !== null ? Math.max(delay, retryAfterMs) : delay;
-  return { ok, gone: false, status: 'failed', nextAttemptAt: at.now + wait, error };
+  return { ok, gone: false, status: 'failed', nextAttemptAt: at.now + wait, error, paced: false };
 }
