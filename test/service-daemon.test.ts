@@ -224,6 +224,11 @@ describe('health, readiness, metrics and live calls over HTTP', () => {
       distinct += ids.size;
     }
     expect(metric(text, 'callhook_events_total')).toBe(distinct);
+    // Node's own metrics under their standard names, as stock dashboards look for them
+    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes']) {
+      expect(text, name).toMatch(new RegExp(`^${name} `, 'm'));
+    }
+    expect(text).not.toMatch(/^callhook_process_/m);
     expect(distinct).toBe(ok);
     expect(metric(text, 'callhook_pbx_connected', { pbx: 'pbx1' })).toBe(1);
     expect(metric(text, 'callhook_pbx_parse_errors_total', { pbx: 'pbx1' })).toBe(0);

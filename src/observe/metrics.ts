@@ -48,7 +48,8 @@ export class DaemonMetrics {
 
   constructor(private readonly source: MetricsSource, version: string) {
     const registers = [this.registry];
-    client.collectDefaultMetrics({ register: this.registry, prefix: 'callhook_' });
+    // Node's own metrics under their standard names (process_*, nodejs_*), as dashboards expect them
+    client.collectDefaultMetrics({ register: this.registry });
 
     new client.Gauge({
       name: 'callhook_build_info',
