@@ -448,19 +448,21 @@ export class CallTracker {
   }
 
   /**
-   * Where a transfer went: what the PBX named, except a helper channel (Asterisk's Atxfer
-   * consults through a Local/ pair): then the party it reached, the real leg of the call
-   * answered last that is neither the transferer nor the transferee.
+   * Where a transfer went: what the PBX named, unless it named a helper channel or nothing
+   * (Asterisk's Atxfer consults through a Local/ pair, and may name no target): then the
+   * party reached, the call's newest real leg still up that is neither the transferer's
+   * endpoint nor the transferee.
    */
   private transferTarget(call: Call, sig: LegTransfer): string | null {
     const target = sig.targetLegId ? this.legs.get(sig.targetLegId) : undefined;
-    if (!target?.helper) return sig.target;
+    if (sig.target !== null && !target?.helper) return sig.target;
+    const by = this.legs.get(sig.legId)?.endpoint;
     let reached: Leg | undefined;
     for (const l of call.legs.values()) {
-      if (l.helper || l.id === sig.legId || l.id === sig.peerLegId || l.connectedAt === null) continue;
-      if (!reached || l.connectedAt >= reached.connectedAt!) reached = l;
+      if (l.helper || l.trunk || l.state === 'HANGUP' || l.id === sig.legId || l.id === sig.peerLegId || l.endpoint === by) continue;
+      if (!reached || l.createdAt >= reached.createdAt) reached = l;
     }
-    return reached?.endpoint ?? null;
+    return reached?.endpoint ?? sig.target;
   }
 
   /**

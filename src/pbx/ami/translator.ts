@@ -98,7 +98,8 @@ export class AmiTranslator {
         return [{
           kind: 'leg.transfer', time, pbxEvent: event, callId: m.OrigTransfererLinkedid, legId: m.OrigTransfererUniqueid,
           transfer: 'attended', peerLegId: m.TransfereeUniqueid ?? null,
-          target: m.TransferTargetChannel ? endpointOf(m.TransferTargetChannel) : m.SecondTransfererChannel ? endpointOf(m.SecondTransfererChannel) : null,
+          // (Atxfer's may name no target at all: the tracker then finds the party reached)
+          target: m.TransferTargetChannel ? endpointOf(m.TransferTargetChannel) : null,
           targetLegId: m.TransferTargetUniqueid ?? null,
           consult: m.SecondTransfererLinkedid ? { callId: m.SecondTransfererLinkedid, transfererLegId: m.SecondTransfererUniqueid ?? null } : null,
         }];
