@@ -41,7 +41,10 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   if (opts.pretty) {
-    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
+    // one line per event or delivery, for a person tailing it; colours only on a terminal
+    const colorize = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+    const options = { colorize, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' };
+    return pino({ ...base, transport: { target: 'pino-pretty', options } });
   }
   return opts.destination ? pino(base, opts.destination) : pino(base);
 }
