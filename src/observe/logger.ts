@@ -3,6 +3,7 @@
  * by key wherever they appear in a logged object; the code also never logs them on
  * purpose (configs are logged through `summarizeConfig`, never whole).
  */
+import { fstatSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config/types.js';
 
@@ -46,7 +47,42 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     const options = { colorize, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' };
     return pino({ ...base, transport: { target: 'pino-pretty', options } });
   }
-  return opts.destination ? pino(base, opts.destination) : pino(base);
+  if (opts.destination) return pino(base, opts.destination);
+  // under systemd, stdout is a journal stream: a <N> prefix gives each line its priority, so
+  // `journalctl -p err` filters (journald strips the prefix; the line stays one JSON object)
+  return stdoutIsJournal() ? pino(base, journalDestination()) : pino(base);
+}
+
+/** systemd's way to say stdout is the journal: JOURNAL_STREAM is its device:inode */
+function stdoutIsJournal(): boolean {
+  const stream = process.env.JOURNAL_STREAM;
+  if (!stream) return false;
+  try {
+    const st = fstatSync(1);
+    return stream === `${st.dev}:${st.ino}`;
+  } catch {
+    return false;
+  }
+}
+
+/** syslog priorities of pino's levels: fatal crit, error err, warn warning, info info, debug/trace debug */
+const PRIORITY: Record<number, number> = { 60: 2, 50: 3, 40: 4, 30: 6, 20: 7, 10: 7 };
+
+function journalDestination(): pino.DestinationStream {
+  const out = pino.destination({ dest: 1, sync: false });
+  process.once('exit', () => {
+    try {
+      out.flushSync();
+    } catch {
+      // not open yet: nothing buffered
+    }
+  });
+  return {
+    write(line: string) {
+      const level = /"level":(\d+)/.exec(line);
+      out.write(`<${PRIORITY[Number(level?.[1])] ?? 6}>${line}`);
+    },
+  };
 }
 
 /** What a config looks like in a log line: names and targets, no secrets. */
