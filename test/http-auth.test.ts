@@ -5,10 +5,9 @@
  * (#12 point 4). Real daemon process, real HTTP requests.
  */
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { request } from 'undici';
 import { afterEach, expect, it } from 'vitest';
-import { asteriskPbxYaml, tempDir, writeConfig } from './helpers/config.js';
+import { pbxlessConfig } from './helpers/config.js';
 import { CLI, spawnDaemon, type DaemonProcess } from './helpers/daemon.js';
 
 const TOKEN = 'f3a9c1d27e6b4a58b0c9d1e2f3a4b5c6';
@@ -18,15 +17,9 @@ afterEach(async () => {
   daemon = null;
 });
 
-function config(http: string): string {
-  const dir = tempDir();
-  return writeConfig(`${asteriskPbxYaml(1).replace('${AMI_SECRET}', 'x')}
-webhooks:
+const config = (http: string) => pbxlessConfig(`webhooks:
   - {name: crm, url: "http://127.0.0.1:9/hooks", events: ["*"]}
-storage: {path: ${JSON.stringify(join(dir, 'store'))}}
-http: ${http}
-`, dir);
-}
+http: ${http}`);
 
 it('check refuses http.listen on every interface without a token, and names the fix', () => {
   const file = config('{listen: "0.0.0.0:9466"}');

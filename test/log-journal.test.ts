@@ -2,9 +2,8 @@
  * Under systemd (JOURNAL_STREAM names stdout's device:inode) every log line carries its syslog priority as a `<N>`
  * prefix, so `journalctl -p err` can filter; the rest of the line is the same JSON record.
  */
-import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { asteriskPbxYaml, tempDir, writeConfig } from './helpers/config.js';
+import { pbxlessConfig } from './helpers/config.js';
 import { spawn } from 'node:child_process';
 import { CLI, spawnDaemon, until, type DaemonProcess } from './helpers/daemon.js';
 
@@ -12,11 +11,7 @@ let stop: (() => void) | null = null;
 afterEach(() => stop?.());
 
 it('info lines are <6>, warnings <4>, each followed by the JSON record', async () => {
-  const dir = tempDir();
-  const file = writeConfig(`${asteriskPbxYaml(1).replace('${AMI_SECRET}', 'x')}
-storage: {path: ${JSON.stringify(join(dir, 'store'))}}
-http: {listen: off}
-`, dir);
+  const file = pbxlessConfig();
   // as systemd does: JOURNAL_STREAM names the device:inode of the stream stdout is
   const child = spawn('sh', ['-c', 'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/$$/fd/1) exec "$0" "$@"', process.execPath, CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   stop = () => child.kill('SIGKILL');
@@ -34,11 +29,7 @@ http: {listen: off}
 });
 
 it('with a JOURNAL_STREAM that is not its stdout (inherited), plain JSON lines', async () => {
-  const dir = tempDir();
-  const file = writeConfig(`${asteriskPbxYaml(1).replace('${AMI_SECRET}', 'x')}
-storage: {path: ${JSON.stringify(join(dir, 'store'))}}
-http: {listen: off}
-`, dir);
+  const file = pbxlessConfig();
   const d: DaemonProcess = spawnDaemon(file, [], { JOURNAL_STREAM: '8:12345' });
   stop = () => void d.stop('SIGKILL');
   await d.waitForLog((l) => l.msg === 'callhook starting');

@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { asteriskPbxYaml, tempDir, writeConfig } from './helpers/config.js';
+import { pbxlessConfig, tempDir } from './helpers/config.js';
 import { CLI } from './helpers/daemon.js';
 
 const prevented = /^RestartPreventExitStatus=(.*)$/m.exec(readFileSync('systemd/callhook.service', 'utf8'))![1].split(/\s+/).map(Number);
@@ -21,13 +21,7 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => busy.close(() => r())));
 
-function config(extra: string, store?: string): string {
-  const dir = tempDir();
-  return writeConfig(`${asteriskPbxYaml(1).replace('${AMI_SECRET}', 'x')}
-storage: {path: ${JSON.stringify(store ?? join(dir, 'store'))}}
-${extra}
-`, dir);
-}
+const config = pbxlessConfig;
 
 const run = (file: string) => spawnSync(process.execPath, [CLI, 'run', '--config', file], { encoding: 'utf8', timeout: 60_000 });
 const check = (file: string) => spawnSync(process.execPath, [CLI, 'check', '--config', file], { encoding: 'utf8' });

@@ -44,3 +44,15 @@ pbx:
     secret: \${AMI_SECRET}
 ${extra}`;
 }
+
+/**
+ * A config file for a daemon that needs no PBX to answer (an Asterisk on port 1, secret in
+ * the file), its store in a fresh temp dir (or `store`), with `extra` YAML (default: no HTTP).
+ */
+export function pbxlessConfig(extra = 'http: {listen: off}', store?: string): string {
+  const dir = tempDir();
+  return writeConfig(`${asteriskPbxYaml(1).replace('${AMI_SECRET}', 'x')}
+storage: {path: ${JSON.stringify(store ?? join(dir, 'store'))}}
+${extra}
+`, dir);
+}
