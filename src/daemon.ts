@@ -98,7 +98,7 @@ export class Daemon {
       this.metrics.countRenderError(webhook);
       this.logRenderError(err, webhook, ev);
     };
-    this.pipeline = new Pipeline(config, this.dispatcher, logger, { onEvent, onRenderError });
+    this.pipeline = new Pipeline(config, this.dispatcher, logger, { onEvent, onRenderError, state: this.outbox });
     this.summary = new SummaryReporter(logger, () => this.summarySample(), opts.summaryIntervalMs ?? SUMMARY_MS);
   }
 

@@ -13,11 +13,21 @@ import { Router } from './hooks/router.js';
 import { compileRecordingTemplate, recordingUrlFor, type CompiledTemplate } from './hooks/template.js';
 import type { DeliverySink } from './delivery/types.js';
 
+/** where the calls' state goes: rows of StateRow, written with the events of the same turn */
+export interface CallStateStore {
+  setStateSource(source: () => Array<{ pbx: string; key: string; state: string | null }>): void;
+  /** there is state to take: take it at the commit of this turn's deliveries */
+  stateChanged(): void;
+  loadState(): Array<{ pbx: string; key: string; state: string }>;
+}
+
 export interface PipelineHooks {
   /** every event the trackers emit, before routing */
   onEvent?: (ev: CallEvent) => void;
   /** an event could not be rendered for a webhook (it is not sent there; the others get it) */
   onRenderError?: (err: unknown, webhook: string, ev: CallEvent) => void;
+  /** the durable store of calls in progress (the daemon's outbox); none in simulate */
+  state?: CallStateStore;
 }
 
 function trackerOptions(pbx: PbxConfig, config: Pick<Config, 'calls'>): TrackerOptions {
@@ -48,6 +58,33 @@ export class Pipeline {
     private readonly hooks: PipelineHooks = {},
   ) {
     this.configure(config);
+    const store = hooks.state;
+    if (store) {
+      this.restore(store.loadState());
+      store.setStateSource(() => this.takeStateChanges());
+    }
+  }
+
+  /** calls in progress from the store (a restart): returns how many, by PBX */
+  private restore(rows: Array<{ pbx: string; key: string; state: string }>): void {
+    const byPbx = new Map<string, Array<{ key: string; state: string }>>();
+    for (const r of rows) byPbx.set(r.pbx, [...(byPbx.get(r.pbx) ?? []), r]);
+    for (const [pbx, list] of byPbx) {
+      const tracker = this.trackers.get(pbx);
+      if (!tracker) continue;
+      try {
+        const calls = tracker.restore(list);
+        if (calls > 0) this.logger.info({ pbx, calls }, `restored ${calls} calls in progress from the store; the PBX's channel list will say which are still up`);
+      } catch (err) {
+        this.logger.error({ err, pbx }, 'the stored state of calls in progress cannot be read; starting without it');
+      }
+    }
+  }
+
+  private takeStateChanges(): Array<{ pbx: string; key: string; state: string | null }> {
+    const out: Array<{ pbx: string; key: string; state: string | null }> = [];
+    for (const [pbx, tracker] of this.trackers) for (const c of tracker.takeChanges()) out.push({ pbx, ...c });
+    return out;
   }
 
   /** Feed one PBX's signals through its tracker, the router and into the outbox. */
@@ -64,7 +101,17 @@ export class Pipeline {
         continue;
       }
       for (const ev of events) this.emit(ev);
+      if (sig.kind === 'resync') this.logResync(pbxName, sig.live.length, events);
     }
+    this.hooks.state?.stateChanged();
+  }
+
+  private logResync(pbx: string, channels: number, events: CallEvent[]): void {
+    const count = (name: string) => events.filter((e) => e.event_name === name && e.context === 'LOCAL_USER').length;
+    this.logger.info(
+      { pbx, channels, legs_ended: count('call.hangup'), legs_adopted: count('call.initial'), calls_ended: events.filter((e) => e.event_name === 'call.reporting').length },
+      `calls resynchronised with ${pbx}'s channel list: what ended while callhook could not see it ends now (reconciled)`,
+    );
   }
 
   /** The daemon's clock, for orphan legs. */

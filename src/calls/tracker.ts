@@ -12,6 +12,13 @@ import type { LegCreated, LegHangup, LegTransfer, PbxType, Resync, Signal } from
 import { activeStay, answeredCallee, firstCallee, isLocal, lastStay, type Call, type Leg, type Stay } from './model.js';
 import { fillReporting } from './reporting.js';
 import { own } from '../util/own.js';
+import { decodeCall, decodeGlobals, encodeCall, encodeGlobals, TRACKER_KEY } from './tracker-state.js';
+
+/** one changed row of a tracker's state: a call's JSON, or null when the call is over */
+export interface StateChange {
+  key: string;
+  state: string | null;
+}
 
 export interface TrackerOptions {
   pbx: { name: string; type: PbxType };
@@ -65,6 +72,12 @@ export class CallTracker {
   private readonly agentSeq = new Map<string, number>();
   /** open wrap-ups, by member */
   private readonly wrapups = new Map<string, Wrapup>();
+  /** calls changed since the last takeChanges() (their state is to be written) */
+  private readonly dirty = new Set<string>();
+  /** the PBX time of the last signal */
+  private lastSignalAt: number | null = null;
+  /** after a restore: when the PBX was last heard, for the first resync's gone legs */
+  private restoredLostAt: number | null = null;
   private opts!: TrackerOptions;
   private isTrunk!: (s: string) => boolean;
   private orphanMs!: number;
@@ -90,7 +103,68 @@ export class CallTracker {
     const out = this.wrapups.size > 0 && sig.kind !== 'tick' ? this.wrapupsDue((w) => sig.time >= w.startedAt + w.seconds * 1000) : [];
     out.push(...this.applySignal(sig));
     if (this.heldInitial.size > 0 && out.length > 0) this.releaseBefore(out);
+    this.noteChanged(sig, out);
     return out;
+  }
+
+  /** the calls a signal touched: the ones its legs are in, and every call it gave an event */
+  private noteChanged(sig: Signal, out: CallEvent[]): void {
+    if (sig.kind !== 'tick') this.lastSignalAt = Math.max(this.lastSignalAt ?? sig.time, sig.time);
+    // (its clock, agent sequences, wrap-ups, last signal: one small row)
+    this.dirty.add(TRACKER_KEY);
+    for (const ev of out) if (ev.call_id !== null) this.dirty.add(ev.call_id);
+    const s = sig as Partial<Record<'callId' | 'legId' | 'peerLegId' | 'memberLegId', string | null>>;
+    for (const id of [s.legId, s.peerLegId, s.memberLegId]) {
+      const callId = id ? this.legs.get(id)?.callId : undefined;
+      if (callId) this.dirty.add(callId);
+    }
+    if (s.callId && this.calls.has(s.callId)) this.dirty.add(s.callId);
+  }
+
+  /**
+   * What changed since the last call, to be written with the events it caused: each changed
+   * call's state (null: it is over, forget it) and the tracker's own row.
+   */
+  takeChanges(): StateChange[] {
+    if (this.dirty.size === 0) return [];
+    const out: StateChange[] = [];
+    for (const key of this.dirty) {
+      if (key === TRACKER_KEY) {
+        out.push({
+          key,
+          state: encodeGlobals({ clock: this.clock, agentSeq: [...this.agentSeq], wrapups: [...this.wrapups.values()], lastSignalAt: this.lastSignalAt }),
+        });
+        continue;
+      }
+      const call = this.calls.get(key);
+      out.push({ key, state: call ? encodeCall(call, this.heldInitial.get(key)) : null });
+    }
+    this.dirty.clear();
+    return out;
+  }
+
+  /**
+   * Rebuilds the calls in progress from takeChanges()'s rows (a restart). The first resync
+   * then keeps the legs still up and closes the others, as after a reconnect.
+   */
+  restore(rows: Array<{ key: string; state: string }>): number {
+    for (const row of rows) {
+      if (row.key === TRACKER_KEY) {
+        const g = decodeGlobals<Wrapup>(row.state);
+        for (const [member, n] of g.agentSeq) this.agentSeq.set(member, n);
+        for (const w of g.wrapups) this.wrapups.set(w.member, w);
+        this.lastSignalAt = g.lastSignalAt;
+        this.clock = g.clock;
+        this.restoredLostAt = g.lastSignalAt;
+        continue;
+      }
+      const { call, held } = decodeCall(row.state);
+      this.calls.set(call.id, call);
+      // a leg that moved on to another call (attended transfer) is that call's
+      for (const leg of call.legs.values()) if (leg.callId === call.id) this.legs.set(leg.id, leg);
+      if (held) this.heldInitial.set(call.id, { call, ev: held.ev, since: held.since });
+    }
+    return this.calls.size;
   }
 
   private applySignal(sig: Signal): CallEvent[] {
@@ -497,13 +571,26 @@ export class CallTracker {
 
   private onResync(sig: Resync, out: CallEvent[]): void {
     const live = new Set(sig.live.map((l) => l.legId));
+    // a restart: callhook last heard the PBX when it went down
+    const lostAt = sig.lostAt ?? this.restoredLostAt ?? sig.time;
+    this.restoredLostAt = null;
     for (const leg of [...this.legs.values()]) {
       if (live.has(leg.id)) continue;
       // it ended while callhook could not see it: at the latest when the connection was lost
-      this.onHangup(reconciledHangup(leg, Math.max(leg.createdAt, sig.lostAt ?? sig.time)), out);
+      this.onHangup(reconciledHangup(leg, Math.max(leg.createdAt, Math.min(lostAt, sig.time))), out);
     }
     for (const l of sig.live) {
-      if (this.legs.has(l.legId)) continue;
+      const known = this.legs.get(l.legId);
+      if (known) {
+        // it went on while callhook could not see it: answered meanwhile
+        const before = out.length;
+        if (l.answered && known.connectedAt === null) {
+          this.drive(known.id, 'ring', { time: sig.time, pbxEvent: sig.pbxEvent }, out);
+          this.drive(known.id, 'answer', { time: sig.time, pbxEvent: sig.pbxEvent }, out);
+        }
+        for (let i = before; i < out.length; i++) out[i].signal.reconciled = true;
+        continue;
+      }
       const leg = this.onCreated(
         {
           kind: 'leg.created',

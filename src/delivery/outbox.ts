@@ -65,6 +65,13 @@ export interface AttemptRow {
 
 type Stamped = RenderedDelivery & { createdAt: number };
 
+/** a row of the calls-in-progress state, written with the deliveries of the same turn (null state: delete) */
+export interface StateRow {
+  pbx: string;
+  key: string;
+  state: string | null;
+}
+
 export interface OutboxOptions {
   /** the storage directory (`storage.path`); the database is `callhook.db` inside */
   path: string;
@@ -118,6 +125,12 @@ CREATE TABLE IF NOT EXISTS attempts (
   response    TEXT
 );
 CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts(delivery_id);
+CREATE TABLE IF NOT EXISTS call_state (
+  pbx   TEXT NOT NULL,
+  key   TEXT NOT NULL,
+  state TEXT NOT NULL,
+  PRIMARY KEY (pbx, key)
+) WITHOUT ROWID;
 `;
 
 /** `storage.path` (a directory) or a database file path → the database file */
@@ -201,9 +214,13 @@ export class Outbox {
   private flushScheduled = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private listeners: Array<(rows: DeliveryRow[]) => void> = [];
+  /** what the pipeline changed of its calls' state since the last commit */
+  private stateSource: (() => StateRow[]) | null = null;
+  /** state rows taken but not yet written (a failed write) */
+  private unwrittenState = new Map<string, StateRow>();
   private closed = false;
   private readonly stmt: ReturnType<typeof prepare>;
-  private readonly insertBatch: (ds: Stamped[]) => DeliveryRow[];
+  private readonly insertBatch: (ds: Stamped[], state: StateRow[]) => DeliveryRow[];
   private readonly recordTx: (id: number, a: AttemptRow, next: AttemptOutcome) => void;
   private readonly pruneTx: (before: number) => number;
 
@@ -222,7 +239,11 @@ export class Outbox {
     this.stmt = prepare(this.db);
     const s = this.stmt;
 
-    this.insertBatch = this.db.transaction((ds: Stamped[]) => {
+    this.insertBatch = this.db.transaction((ds: Stamped[], state: StateRow[]) => {
+      for (const r of state) {
+        if (r.state === null) s.deleteState.run(r.pbx, r.key);
+        else s.putState.run(r.pbx, r.key, r.state);
+      }
       const rows: DeliveryRow[] = [];
       for (const d of ds) {
         const info = s.insert.run(
@@ -258,15 +279,38 @@ export class Outbox {
     this.listeners.push(listener);
   }
 
+  /**
+   * The calls' state travels with the deliveries: each commit takes what `source` says
+   * changed and writes it in the same transaction, so the state on disk is always the one
+   * that produced the events on disk.
+   */
+  setStateSource(source: () => StateRow[]): void {
+    this.stateSource = source;
+  }
+
+  /** the calls-in-progress state, as last committed */
+  loadState(): Array<{ pbx: string; key: string; state: string }> {
+    return this.stmt.allState.all() as Array<{ pbx: string; key: string; state: string }>;
+  }
+
+  /** the state source has changes: commit them when the current callback returns */
+  stateChanged(): void {
+    if (this.closed) return;
+    this.scheduleFlush();
+  }
+
   /** appends to the current batch; committed when the current callback returns (or now if the batch is full) */
   enqueue(deliveries: RenderedDelivery[]): void {
     if (this.closed) throw new StorageError(`outbox ${this.file} is closed`, this.file);
     if (deliveries.length === 0) return;
     const createdAt = this.now();
     for (const d of deliveries) this.batch.push({ ...d, createdAt });
-    if (this.batch.length >= BATCH_MAX) {
-      this.flush();
-    } else if (!this.flushScheduled) {
+    if (this.batch.length >= BATCH_MAX) this.flush();
+    else this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (!this.flushScheduled) {
       // a microtask runs as soon as the current callback (one socket read, parsed whole)
       // returns, before any other I/O, timer or HTTP request: one transaction per read,
       // and nothing outside the process sees an event before it is on disk
@@ -280,12 +324,14 @@ export class Outbox {
 
   /** commits the batch now; returns the committed rows. A failed write keeps the batch and retries in 1 s. */
   flush(): DeliveryRow[] {
-    if (this.batch.length === 0) return [];
+    for (const r of this.stateSource?.() ?? []) this.unwrittenState.set(`${r.pbx}\0${r.key}`, r);
+    if (this.batch.length === 0 && this.unwrittenState.size === 0) return [];
     const ds = this.batch;
     this.batch = [];
     let rows: DeliveryRow[];
     try {
-      rows = this.insertBatch(ds);
+      rows = this.insertBatch(ds, [...this.unwrittenState.values()]);
+      this.unwrittenState.clear();
     } catch (err) {
       this.batch = ds.concat(this.batch);
       this.logger?.error(
@@ -396,6 +442,9 @@ function prepare(db: Database.Database) {
         ORDER BY id LIMIT 1`,
     ),
     get: db.prepare('SELECT * FROM deliveries WHERE id = ?'),
+    putState: db.prepare('INSERT INTO call_state (pbx, key, state) VALUES (?, ?, ?) ON CONFLICT (pbx, key) DO UPDATE SET state = excluded.state'),
+    deleteState: db.prepare('DELETE FROM call_state WHERE pbx = ? AND key = ?'),
+    allState: db.prepare('SELECT pbx, key, state FROM call_state'),
     pendingByWebhook: db.prepare(
       `SELECT webhook, COUNT(*) AS n, MIN(created_at) AS oldest FROM deliveries
         WHERE status IN ('pending', 'failed') GROUP BY webhook`,

@@ -41,3 +41,25 @@ export function attendedTransferSeen(all: CallEvent[], agent1: string, agent2: s
   expect(consult.filter((e) => e.event_name === 'call.reporting')).toHaveLength(1);
 }
 
+
+/**
+ * (both PBXes, across daemon crashes) each event once by id (redeliveries carry the same
+ * id), then: every leg that began ends with exactly one call.hangup, no leg begins twice,
+ * and every call has exactly one call.reporting. Returns the events by call.
+ */
+export function everyLegEndsOnce(all: CallEvent[]): Map<string, CallEvent[]> {
+  const byId = new Map<string, CallEvent>();
+  for (const e of all) byId.set(e.id, e);
+  const byCall = new Map<string, CallEvent[]>();
+  for (const e of byId.values()) if (e.call_id) byCall.set(e.call_id, [...(byCall.get(e.call_id) ?? []), e]);
+  for (const [call, evs] of byCall) {
+    const count = (name: string, leg?: string) => evs.filter((e) => e.event_name === name && e.context !== 'QUEUE' && (leg === undefined || e.leg_id === leg)).length;
+    expect(count('call.reporting'), `call ${call}: one call.reporting`).toBe(1);
+    const legs = new Set(evs.filter((e) => e.context === 'LOCAL_USER').map((e) => e.leg_id));
+    for (const leg of legs) {
+      expect(count('call.initial', leg!), `call ${call} leg ${leg}: one call.initial`).toBe(1);
+      expect(count('call.hangup', leg!), `call ${call} leg ${leg}: one call.hangup`).toBe(1);
+    }
+  }
+  return byCall;
+}

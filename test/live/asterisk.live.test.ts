@@ -10,7 +10,7 @@ import { asteriskPbxYaml } from '../helpers/config.js';
 import { until } from '../helpers/daemon.js';
 import { AmiSession } from './ami-session.js';
 import { Phone } from './phone.js';
-import { attendedTransferSeen } from '../helpers/flows.js';
+import { attendedTransferSeen, everyLegEndsOnce } from '../helpers/flows.js';
 import { LIVE, livePbx, shape, sipp, SIPP_AST, startAsterisk, startCallhook } from './harness.js';
 
 const PORTS = {
@@ -230,5 +230,67 @@ describe.skipIf(!LIVE.ready)('live Asterisk', () => {
     expect(evs.filter((e) => e.event_name === 'call.transferred').map((e) => e.transfer)).toMatchObject([{ kind: 'attended', by_endpoint: 'PJSIP/agent1', to: 'PJSIP/agent2' }]);
     expect(evs.find((e) => e.event_name === 'call.reporting')!.reporting!.segments.map((g) => g.endpoint)).toEqual(['PJSIP/agent1', 'PJSIP/agent2']);
     expect(evs.some((e) => e.endpoint?.startsWith('Local/'))).toBe(false);
+  });
+
+  it('daemon killed three times with calls up; calls end while it is down and while it is up: every leg one call.hangup, every call one call.reporting', async () => {
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.ASTERISK_AMI_PORT));
+    const ami = await AmiSession.open(PORTS.ASTERISK_AMI_PORT, live.pbx().env.AMI_USER, live.pbx().env.AMI_SECRET);
+    // calls that stay up until the PBX ends them (both phones wait for its BYE)
+    const long = (from: string, port: number, exten: string) =>
+      sipp([sip(), '-sf', join(SIPP_AST, 'uac_call_wait_bye.xml'), '-s', exten, '-p', String(port), '-key', 'from_user', from], 150);
+    const phone = (user: string, port: number) => sipp(['-sf', join(SIPP_AST, 'uas_answer_wait_bye.xml'), '-p', String(port), '-key', 'local_user', user], 150);
+    const bridged = (prefix: string, not: string[] = []) =>
+      ami.next((m) => m.Event === 'BridgeEnter' && !!m.Channel?.startsWith(prefix) && !not.includes(m.Channel), `${prefix} bridged`, 30_000);
+    const connected = (ep: string, n: number) =>
+      until(() => ch.events().filter((e) => e.event_name === 'call.connected' && e.endpoint === ep).length >= n, 30_000, `${ep} connected (${n})`);
+    const reports = (n: number) => until(() => new Set(ch.events().filter((e) => e.event_name === 'call.reporting').map((e) => e.id)).size >= n, 60_000, `${n} call.reporting`);
+    const hangup = async (channel: string) => expect((await ami.action({ Action: 'Hangup', Channel: channel })).Response).toBe('Success');
+    const procs = [];
+    try {
+      // A: caller -> agent1, B: caller2 -> agent2, both up
+      const a1 = phone('agent1', PORTS.ASTERISK_AGENT1_PORT);
+      const a2 = phone('agent2', PORTS.ASTERISK_AGENT2_PORT);
+      procs.push(a1, a2, long('caller', 6160, '100'), long('caller2', 6161, '101'));
+      const chanA = (await bridged('PJSIP/agent1-')).Channel;
+      const chanB = (await bridged('PJSIP/agent2-')).Channel;
+      await connected('PJSIP/agent1', 1);
+      await connected('PJSIP/agent2', 1);
+
+      // kill 1; B ends while callhook is down
+      await ch.crash();
+      await hangup(chanB);
+      await a2.done;
+      await ch.restart();
+      await reports(1);
+
+      // C: caller3 -> agent2, up; kill 2; A ends while callhook is down
+      const c2 = phone('agent2', PORTS.ASTERISK_AGENT2_PORT);
+      procs.push(c2, long('caller3', 6162, '101'));
+      const chanC = (await bridged('PJSIP/agent2-', [chanB])).Channel;
+      await connected('PJSIP/agent2', 2);
+      await ch.crash();
+      await hangup(chanA);
+      await a1.done;
+      await ch.restart();
+      await reports(2);
+
+      // kill 3 with C up throughout; C ends while callhook is up
+      await ch.crash();
+      await ch.restart();
+      await hangup(chanC);
+      await c2.done;
+      await reports(3);
+    } finally {
+      ami.close();
+      for (const p of procs) p.kill();
+    }
+    const byCall = everyLegEndsOnce(ch.events());
+    expect(byCall.size).toBe(3);
+    const answeredBy = [...byCall.values()].map((evs) => evs.find((e) => e.event_name === 'call.reporting')!.reporting!.answered_by).sort();
+    expect(answeredBy).toEqual(['PJSIP/agent1', 'PJSIP/agent2', 'PJSIP/agent2']);
+    // the calls that ended while callhook was down end reconciled; the one it saw end does not
+    const hangups = [...byCall.values()].flatMap((evs) => evs.filter((e) => e.event_name === 'call.hangup'));
+    expect(hangups.filter((e) => e.signal.reconciled).length).toBe(2);
+    expect(hangups.filter((e) => !e.signal.reconciled).map((e) => e.endpoint)).toEqual(['PJSIP/agent2']);
   });
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CallEvent } from '../../src/calls/events.js';
 import { until } from '../helpers/daemon.js';
-import { attendedTransferSeen } from '../helpers/flows.js';
+import { attendedTransferSeen, everyLegEndsOnce } from '../helpers/flows.js';
 import { Phone } from './phone.js';
 import { LIVE, livePbx, shape, sipp, SIPP_AST, SIPP_FS, startCallhook, startFreeswitch } from './harness.js';
 
@@ -262,5 +262,64 @@ describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
     // ended when callhook lost FreeSWITCH, not when it was back
     expect(Math.abs(Date.parse(hangup.ended_at!) - killedAt)).toBeLessThan(1500);
     expect(evs.find((e) => e.event_name === 'call.reporting')!.reporting!.end_at).toBe(hangup.ended_at);
+  });
+
+  it('daemon killed three times with calls up; calls end while it is down and while it is up: every leg one call.hangup, every call one call.reporting', async () => {
+    const ch = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
+    // calls that stay up until the PBX ends them (both phones wait for its BYE)
+    const long = (caller: string, port: number, exten: string) =>
+      sipp([sip(), '-sf', join(SIPP_FS, 'uac_wait_bye.xml'), '-s', exten, '-p', String(port), '-key', 'caller', caller, '-key', 'caller_name', 'Long Call'], 150);
+    const phone = (user: string, port: number) => sipp(['-sf', join(SIPP_FS, 'uas_answer_wait_bye.xml'), '-p', String(port), '-s', user, '-d', '500'], 150);
+    const connectedLegs = (ep: string) => ch.events().filter((e) => e.event_name === 'call.connected' && e.endpoint === ep).map((e) => e.leg_id!);
+    const connected = async (ep: string, n: number) => {
+      await until(() => new Set(connectedLegs(ep)).size >= n, 30_000, `${ep} connected (${n})`);
+      return connectedLegs(ep).at(-1)!;
+    };
+    const reports = (n: number) => until(() => new Set(ch.events().filter((e) => e.event_name === 'call.reporting').map((e) => e.id)).size >= n, 60_000, `${n} call.reporting`);
+    const hangup = (uuid: string) =>
+      execFileSync(join(live.pbx().dir, 'bin/fs_cli'), ['-H', '127.0.0.1', '-P', String(PORTS.FREESWITCH_ESL_PORT), '-p', PORTS.FREESWITCH_ESL_PASSWORD, '-x', `uuid_kill ${uuid}`]);
+    const procs = [];
+    try {
+      // A: a customer -> agent1, B: another -> agent2, both up
+      const a1 = phone('agent1', PORTS.FREESWITCH_AGENT1_PORT);
+      const a2 = phone('agent2', PORTS.FREESWITCH_AGENT2_PORT);
+      procs.push(a1, a2, long('15551230001', 6300, '100'));
+      const legA = await connected('sofia/internal/agent1', 1);
+      procs.push(long('15551230002', 6301, '101'));
+      const legB = await connected('sofia/internal/agent2', 1);
+
+      // kill 1; B ends while callhook is down
+      await ch.crash();
+      hangup(legB);
+      await a2.done;
+      await ch.restart();
+      await reports(1);
+
+      // C: a third customer -> agent2, up; kill 2; A ends while callhook is down
+      const c2 = phone('agent2', PORTS.FREESWITCH_AGENT2_PORT);
+      procs.push(c2, long('15551230003', 6302, '101'));
+      const legC = await connected('sofia/internal/agent2', 2);
+      await ch.crash();
+      hangup(legA);
+      await a1.done;
+      await ch.restart();
+      await reports(2);
+
+      // kill 3 with C up throughout; C ends while callhook is up
+      await ch.crash();
+      await ch.restart();
+      hangup(legC);
+      await c2.done;
+      await reports(3);
+    } finally {
+      for (const p of procs) p.kill();
+    }
+    const byCall = everyLegEndsOnce(ch.events());
+    expect(byCall.size).toBe(3);
+    const answeredBy = [...byCall.values()].map((evs) => evs.find((e) => e.event_name === 'call.reporting')!.reporting!.answered_by).sort();
+    expect(answeredBy).toEqual(['sofia/internal/agent1', 'sofia/internal/agent2', 'sofia/internal/agent2']);
+    const hangups = [...byCall.values()].flatMap((evs) => evs.filter((e) => e.event_name === 'call.hangup'));
+    expect(hangups.filter((e) => e.signal.reconciled).length).toBe(2);
+    expect(hangups.filter((e) => !e.signal.reconciled).map((e) => e.endpoint)).toEqual(['sofia/internal/agent2']);
   });
 });

@@ -173,6 +173,10 @@ export interface Callhook {
   events(): CallEvent[];
   /** the events of one call, once its call.reporting arrived */
   call(pred: (evs: CallEvent[]) => boolean, what: string, timeoutMs?: number): Promise<CallEvent[]>;
+  /** kill -9 the daemon, as a crash does (its store stays) */
+  crash(): Promise<void>;
+  /** a new daemon on the same config and store, once it is connected */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -190,8 +194,13 @@ storage: {path: ${JSON.stringify(join(dir, 'store'))}}
 http: {listen: off}
 log: {level: info}
 ${extraYaml}`, dir);
-  const daemon = spawnDaemon(file, [], { AMI_SECRET: AMI_USER_SECRET });
-  await daemon.waitForLog((l) => /connected|logged in/i.test(String(l.msg)) && l.level === 30, 30_000);
+  const spawn = async () => {
+    const d = spawnDaemon(file, [], { AMI_SECRET: AMI_USER_SECRET });
+    // connected, and the PBX's channel list taken: what the PBX does from now on is seen live
+    await d.waitForLog((l) => String(l.msg).startsWith('calls resynchronised'), 30_000);
+    return d;
+  };
+  let daemon = await spawn();
   // the calls this test placed: a call still up in the PBX from an earlier test is adopted at
   // connect (its first event reconciled) and left out
   const events = () => {
@@ -206,7 +215,9 @@ ${extraYaml}`, dir);
     return all.filter((e) => !e.call_id || !adopted.has(e.call_id));
   };
   return {
-    daemon,
+    get daemon() {
+      return daemon;
+    },
     receiver,
     proxy,
     events,
@@ -219,6 +230,13 @@ ${extraYaml}`, dir);
         return found !== undefined;
       }, timeoutMs, what);
       return found!;
+    },
+    async crash() {
+      daemon.proc.kill('SIGKILL');
+      await daemon.exited;
+    },
+    async restart() {
+      daemon = await spawn();
     },
     async stop() {
       await daemon.stop();
