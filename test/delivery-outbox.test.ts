@@ -110,6 +110,8 @@ describe('Outbox', () => {
     outbox.recordAttempt(a.id, { delivery_id: a.id, attempt: 1, at: 1000, status: 503, ms: 12, error: 'HTTP 503', response: 'busy' }, { status: 'failed', nextAttemptAt: 2000 });
     outbox.recordAttempt(a.id, { delivery_id: a.id, attempt: 2, at: 2000, status: null, ms: 5, error: 'ECONNREFUSED', response: null }, { status: 'dead', nextAttemptAt: 2000 });
     outbox.recordAttempt(b.id, { delivery_id: b.id, attempt: 1, at: 1000, status: 200, ms: 7, error: null, response: 'ok' }, { status: 'delivered', nextAttemptAt: 1000 });
+    // outcomes are written together at the end of the event-loop turn; another process sees them then
+    outbox.flush();
 
     const dead = listDeliveries(dir, { status: 'dead' });
     expect(dead).toHaveLength(1);

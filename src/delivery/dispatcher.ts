@@ -6,9 +6,11 @@
  *   when that one is delivered or dead does the next one go. Lanes are independent, so a
  *   slow call or a slow webhook holds back nobody else (per-webhook and global concurrency
  *   limits bound the total; see DispatcherOptions).
- * - The store is the truth: a lane keeps only its head row in memory and asks the outbox
- *   for the next one. Rows re-queued by another process (`callhook replay`) are noticed
- *   through SQLite's data_version, polled every second.
+ * - The store is the truth; a lane keeps its next rows in memory (up to LANE_ROWS each,
+ *   MEMORY_ROWS over all lanes: beyond that they wait in the store and are read back in
+ *   order), and each attempt's outcome is written with the others of its event-loop turn
+ *   in one transaction. Rows re-queued by another process (`callhook replay`) are noticed
+ *   through SQLite's data_version, polled every second, and the lanes read back.
  * - Each delivery goes to the URL stored with it (rendered from the webhook's URL template).
  * - Each endpoint origin has an undici Pool (redirects are never followed: a 3xx is a
  *   failure); each webhook has a circuit breaker, so one failing webhook never holds back
@@ -76,19 +78,22 @@ interface Lane {
   key: string;
   webhook: string;
   callKey: string;
-  /** the oldest open delivery of this lane, or null when there is none */
-  head: DeliveryRow | null;
+  /** its oldest open deliveries, in order; the first is the one to send */
+  rows: DeliveryRow[];
+  /** more of its open rows are in the store only */
+  more: boolean;
+  /** the store changed under it (another process): read it back after the attempt in flight */
+  stale: boolean;
   /** its attempt is queued or in flight */
   busy: boolean;
   timer: NodeJS.Timeout | null;
 }
 
-interface InFlight {
-  abort: AbortController;
-  done: Promise<void>;
-}
-
 const MAX_TIMER_MS = 2_147_483_647;
+/** rows a lane keeps in memory */
+const LANE_ROWS = 64;
+/** rows all lanes keep in memory (the rest are read from the store when their turn comes) */
+const MEMORY_ROWS = 20_000;
 
 export class Dispatcher implements DeliverySink {
   private readonly outbox: Outbox;
@@ -114,7 +119,10 @@ export class Dispatcher implements DeliverySink {
   /** lanes waiting for a webhook's open breaker */
   private readonly blocked = new Map<string, Set<Lane>>();
   private readonly breakerTimers = new Map<string, NodeJS.Timeout>();
-  private readonly inflight = new Map<number, InFlight>();
+  /** attempts in flight: each resolves when its outcome is settled */
+  private readonly inflight = new Map<number, Promise<void>>();
+  /** rows held in lanes' memory */
+  private memoryRows = 0;
   private readonly counters = { delivered: 0, failed: 0, dead: 0 };
   private readonly perWebhook = new Map<string, { delivered: number; failed: number; dead: number }>();
 
@@ -191,13 +199,13 @@ export class Dispatcher implements DeliverySink {
     if (pending.length > 0) {
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
-      await Promise.race([Promise.allSettled(pending.map((p) => p.done)), grace]);
+      await Promise.race([Promise.allSettled(pending), grace]);
       clearTimeout(timer);
       const left = [...this.inflight.values()];
       if (left.length > 0) {
         this.logger.warn({ aborted: left.length }, 'aborting webhook requests still in flight; they stay pending');
-        for (const p of left) p.abort.abort('shutdown');
-        await Promise.allSettled(left.map((p) => p.done));
+        await this.http.abortAll();
+        await Promise.allSettled(left);
       }
     }
     await this.http.close();
@@ -251,7 +259,7 @@ export class Dispatcher implements DeliverySink {
     const key = `${webhook}\u0000${callKey}`;
     let lane = this.lanes.get(key);
     if (!lane) {
-      lane = { key, webhook, callKey, head: null, busy: false, timer: null };
+      lane = { key, webhook, callKey, rows: [], more: false, stale: false, busy: false, timer: null };
       this.lanes.set(key, lane);
     }
     return lane;
@@ -259,26 +267,48 @@ export class Dispatcher implements DeliverySink {
 
   private onCommitted(rows: DeliveryRow[]): void {
     if (!this.started || this.closing) return;
+    const touched = new Set<Lane>();
     for (const row of rows) {
       const lane = this.laneFor(row.webhook, row.call_key);
-      // a lane that already has a head picks the next row from the store when it is done
-      if (!lane.busy && !lane.head) {
-        lane.head = row;
-        this.pump(lane);
+      // rows come in id order: once one waits in the store, the later ones do too
+      if (lane.more || lane.stale || lane.rows.length >= LANE_ROWS || this.memoryRows >= MEMORY_ROWS) lane.more = true;
+      else {
+        lane.rows.push(row);
+        this.memoryRows++;
       }
+      touched.add(lane);
     }
+    for (const lane of touched) this.pump(lane);
   }
 
   /** loads every open lane from the store (start, and after another process wrote to it) */
   private reconcile(): void {
     for (const open of this.outbox.openLanes()) {
       const lane = this.laneFor(open.webhook, open.call_key);
-      if (lane.busy) continue;
-      lane.head = this.outbox.firstInLane(open.webhook, open.call_key) ?? null;
+      if (lane.busy) {
+        lane.stale = true;
+        continue;
+      }
+      this.readBack(lane);
       if (lane.timer) clearTimeout(lane.timer);
       lane.timer = null;
       this.pump(lane);
     }
+  }
+
+  /** the lane's next rows, from the store */
+  private readBack(lane: Lane): void {
+    this.memoryRows -= lane.rows.length;
+    lane.rows = this.outbox.laneRows(lane.webhook, lane.callKey, LANE_ROWS);
+    this.memoryRows += lane.rows.length;
+    lane.more = lane.rows.length === LANE_ROWS;
+    lane.stale = false;
+  }
+
+  /** the lane's first row is done (delivered or dead): on to the next */
+  private advance(lane: Lane): void {
+    if (lane.rows.shift()) this.memoryRows--;
+    if (lane.stale || (lane.rows.length === 0 && lane.more)) this.readBack(lane);
   }
 
   private poll(): void {
@@ -304,7 +334,8 @@ export class Dispatcher implements DeliverySink {
   /** sends the lane's head if it is due and nothing blocks it; otherwise arranges to come back */
   private pump(lane: Lane): void {
     if (!this.started || this.closing || lane.busy) return;
-    const row = lane.head;
+    if (lane.rows.length === 0 && lane.more) this.readBack(lane);
+    const row = lane.rows[0];
     if (!row) {
       if (lane.timer) clearTimeout(lane.timer);
       this.lanes.delete(lane.key);
@@ -354,7 +385,7 @@ export class Dispatcher implements DeliverySink {
       { status: 'dead', nextAttemptAt: this.now() },
     );
     this.counters.dead++;
-    lane.head = this.outbox.firstInLane(lane.webhook, lane.callKey) ?? null;
+    this.advance(lane);
     setImmediate(() => this.pump(lane));
   }
 
@@ -419,12 +450,10 @@ export class Dispatcher implements DeliverySink {
       return;
     }
 
-    const ac = new AbortController();
     let resolveDone!: () => void;
-    const done = new Promise<void>((r) => (resolveDone = r));
-    this.inflight.set(row.id, { abort: ac, done });
+    this.inflight.set(row.id, new Promise<void>((r) => (resolveDone = r)));
     try {
-      const res = await this.http.send(row, wh, url, ac.signal);
+      const res = await this.http.send(row, wh, url);
       if (res.aborted === 'shutdown') {
         breaker.release(pass);
         return; // stays pending, sent again on the next start
@@ -433,7 +462,7 @@ export class Dispatcher implements DeliverySink {
     } catch (err) {
       // e.g. the store could not be written: try this delivery again in a second (at-least-once)
       this.logger.error({ err, webhook: wh.name, call_key: row.call_key }, 'delivery bookkeeping failed');
-      if (lane.head) lane.head = { ...lane.head, next_attempt_at: this.now() + 1000 };
+      if (lane.rows[0] === row) lane.rows[0] = { ...row, next_attempt_at: this.now() + 1000 };
     } finally {
       this.inflight.delete(row.id);
       lane.busy = false;
@@ -547,9 +576,9 @@ export class Dispatcher implements DeliverySink {
 
     // move the lane on
     if (status === 'delivered' || status === 'dead') {
-      lane.head = this.outbox.firstInLane(lane.webhook, lane.callKey) ?? null;
+      this.advance(lane);
     } else {
-      lane.head = {
+      lane.rows[0] = {
         ...row,
         status,
         attempts: attempt,

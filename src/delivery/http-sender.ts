@@ -16,13 +16,15 @@ const MAX_RESPONSE_READ = 64 * 1024;
 
 export class HttpSender {
   private readonly pools = new Map<string, Pool>();
+  /** abortAll() was called: the requests it cut short are the shutdown's, not failures */
+  private aborting = false;
 
   constructor(
     private readonly userAgent: string,
     private readonly now: () => number,
   ) {}
 
-  async send(row: DeliveryRow, wh: WebhookConfig, url: URL, signal: AbortSignal): Promise<RequestOutcome> {
+  async send(row: DeliveryRow, wh: WebhookConfig, url: URL): Promise<RequestOutcome> {
     const at = this.now();
     const body = row.method === 'GET' ? null : row.body;
     const headers: Record<string, string> = { 'user-agent': this.userAgent };
@@ -37,7 +39,6 @@ export class HttpSender {
         method: row.method,
         headers,
         body: body ?? undefined,
-        signal,
         // the attempt's timeout, kept by undici itself: no timer object per request
         headersTimeout: wh.timeout_ms,
         bodyTimeout: wh.timeout_ms,
@@ -73,7 +74,7 @@ export class HttpSender {
         retryAfter: null,
         error: timedOut ? `timeout after ${wh.timeout_ms} ms` : describeRequestError(err),
         snippet: null,
-        aborted: signal.aborted && String(signal.reason) === 'shutdown' ? 'shutdown' : null,
+        aborted: this.aborting ? 'shutdown' : null,
       };
     }
   }
@@ -87,6 +88,12 @@ export class HttpSender {
       this.pools.set(origin, p);
     }
     return p;
+  }
+
+  /** cuts every request in flight short (the end of a shutdown's grace) */
+  async abortAll(): Promise<void> {
+    this.aborting = true;
+    await this.close();
   }
 
   async close(): Promise<void> {

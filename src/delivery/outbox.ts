@@ -218,10 +218,12 @@ export class Outbox {
   private stateSource: (() => StateRow[]) | null = null;
   /** state rows taken but not yet written (a failed write) */
   private unwrittenState = new Map<string, StateRow>();
+  /** attempt outcomes not yet written: one transaction takes every outcome of an event-loop turn */
+  private attemptBatch: Array<{ id: number; attempt: AttemptRow; next: AttemptOutcome }> = [];
+  private attemptFlushScheduled = false;
   private closed = false;
   private readonly stmt: ReturnType<typeof prepare>;
-  private readonly insertBatch: (ds: Stamped[], state: StateRow[]) => DeliveryRow[];
-  private readonly recordTx: (id: number, a: AttemptRow, next: AttemptOutcome) => void;
+  private readonly insertBatch: (ds: Stamped[], state: StateRow[], attempts: Outcome[]) => DeliveryRow[];
   private readonly pruneTx: (before: number) => number;
 
   constructor(opts: OutboxOptions) {
@@ -239,7 +241,14 @@ export class Outbox {
     this.stmt = prepare(this.db);
     const s = this.stmt;
 
-    this.insertBatch = this.db.transaction((ds: Stamped[], state: StateRow[]) => {
+    this.insertBatch = this.db.transaction((ds: Stamped[], state: StateRow[], attempts: Outcome[]) => {
+      for (const { id, attempt: a, next } of attempts) {
+        s.insertAttempt.run(id, a.attempt, a.at, a.status, a.ms, a.error, a.response);
+        s.updateAfterAttempt.run(
+          next.status, a.attempt, next.nextAttemptAt, a.status, a.error, a.ms, a.response,
+          next.status === 'delivered' ? a.at : null, next.paced ? 1 : 0, id,
+        );
+      }
       for (const r of state) {
         if (r.state === null) s.deleteState.run(r.pbx, r.key);
         else s.putState.run(r.pbx, r.key, r.state);
@@ -258,14 +267,6 @@ export class Outbox {
         });
       }
       return rows;
-    });
-
-    this.recordTx = this.db.transaction((id: number, a: AttemptRow, next: AttemptOutcome) => {
-      s.insertAttempt.run(id, a.attempt, a.at, a.status, a.ms, a.error, a.response);
-      s.updateAfterAttempt.run(
-        next.status, a.attempt, next.nextAttemptAt, a.status, a.error, a.ms, a.response,
-        next.status === 'delivered' ? a.at : null, next.paced ? 1 : 0, id,
-      );
     });
 
     this.pruneTx = this.db.transaction((before: number) => {
@@ -325,15 +326,18 @@ export class Outbox {
   /** commits the batch now; returns the committed rows. A failed write keeps the batch and retries in 1 s. */
   flush(): DeliveryRow[] {
     for (const r of this.stateSource?.() ?? []) this.unwrittenState.set(`${r.pbx}\0${r.key}`, r);
-    if (this.batch.length === 0 && this.unwrittenState.size === 0) return [];
+    if (this.batch.length === 0 && this.unwrittenState.size === 0 && this.attemptBatch.length === 0) return [];
     const ds = this.batch;
+    const attempts = this.attemptBatch;
     this.batch = [];
+    this.attemptBatch = [];
     let rows: DeliveryRow[];
     try {
-      rows = this.insertBatch(ds, [...this.unwrittenState.values()]);
+      rows = this.insertBatch(ds, [...this.unwrittenState.values()], attempts);
       this.unwrittenState.clear();
     } catch (err) {
       this.batch = ds.concat(this.batch);
+      this.attemptBatch = attempts.concat(this.attemptBatch);
       this.logger?.error(
         { err: describeStorageError(err), file: this.file, batched: this.batch.length },
         'outbox write failed; keeping the batch in memory and retrying',
@@ -359,29 +363,56 @@ export class Outbox {
 
   /** deliveries still to send (pending or failed), one entry per (webhook, call_key), oldest first */
   openLanes(): Array<{ webhook: string; call_key: string; first_id: number }> {
+    this.writeAttempts();
     return this.stmt.openLanes.all() as Array<{ webhook: string; call_key: string; first_id: number }>;
+  }
+
+  /** the oldest `limit` deliveries still to send for (webhook, callKey), in order */
+  laneRows(webhook: string, callKey: string, limit: number): DeliveryRow[] {
+    this.writeAttempts();
+    return this.stmt.laneRows.all(webhook, callKey, limit) as DeliveryRow[];
   }
 
   /** the oldest delivery still to send for (webhook, callKey) */
   firstInLane(webhook: string, callKey: string): DeliveryRow | undefined {
-    return this.stmt.firstInLane.get(webhook, callKey) as DeliveryRow | undefined;
+    return this.laneRows(webhook, callKey, 1)[0];
   }
 
   get(id: number): DeliveryRow | undefined {
+    this.writeAttempts();
     return this.stmt.get.get(id) as DeliveryRow | undefined;
   }
 
-  /** writes one attempt and the delivery's new state in one transaction */
+  /**
+   * An attempt and the delivery's new state, written with every other outcome of this
+   * event-loop turn in one transaction (at the latest when the turn ends; reads of this
+   * outbox see it at once). A crash before that write sends the delivery again: at least
+   * once, with the same id.
+   */
   recordAttempt(id: number, attempt: AttemptRow, next: AttemptOutcome): void {
-    this.recordTx(id, attempt, next);
+    if (this.closed) throw new StorageError(`outbox ${this.file} is closed`, this.file);
+    this.attemptBatch.push({ id, attempt, next });
+    if (this.attemptFlushScheduled) return;
+    this.attemptFlushScheduled = true;
+    setImmediate(() => {
+      this.attemptFlushScheduled = false;
+      if (!this.closed) this.flush();
+    });
+  }
+
+  /** writes the outcomes recorded so far (a read must see them) */
+  private writeAttempts(): void {
+    if (this.attemptBatch.length > 0) this.flush();
   }
 
   /** deletes delivered rows (and their attempts) delivered before now - retentionMs; dead rows are kept */
   prune(now = this.now()): number {
+    this.writeAttempts();
     return this.pruneTx(now - this.retentionMs);
   }
 
   pendingStats(): PendingStats {
+    this.writeAttempts();
     const rows = this.stmt.pendingByWebhook.all() as Array<{ webhook: string; n: number; oldest: number }>;
     const byWebhook: Record<string, number> = {};
     let pending = 0;
@@ -413,6 +444,8 @@ export class Outbox {
   }
 }
 
+type Outcome = { id: number; attempt: AttemptRow; next: AttemptOutcome };
+
 export interface AttemptOutcome {
   status: DeliveryStatus;
   nextAttemptAt: number;
@@ -437,9 +470,9 @@ function prepare(db: Database.Database) {
       `SELECT webhook, call_key, MIN(id) AS first_id FROM deliveries
         WHERE status IN ('pending', 'failed') GROUP BY webhook, call_key ORDER BY first_id`,
     ),
-    firstInLane: db.prepare(
+    laneRows: db.prepare(
       `SELECT * FROM deliveries WHERE webhook = ? AND call_key = ? AND status IN ('pending', 'failed')
-        ORDER BY id LIMIT 1`,
+        ORDER BY id LIMIT ?`,
     ),
     get: db.prepare('SELECT * FROM deliveries WHERE id = ?'),
     putState: db.prepare('INSERT INTO call_state (pbx, key, state) VALUES (?, ?, ?) ON CONFLICT (pbx, key) DO UPDATE SET state = excluded.state'),
