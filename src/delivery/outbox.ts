@@ -16,6 +16,12 @@ import type { DeliveryStatus, RenderedDelivery } from './types.js';
 export const DB_FILE_NAME = 'callhook.db';
 /** a batch is flushed at once when it reaches this many rows */
 export const BATCH_MAX = 500;
+/**
+ * attempt outcomes are written together at most this long after the first of them (or at
+ * once at BATCH_MAX, at a read, and at close): one transaction for many outcomes. A crash
+ * in between sends those deliveries again (at least once, same ids).
+ */
+export const ATTEMPT_WRITE_MS = 20;
 /** bytes of a response body kept with a delivery / attempt */
 export const RESPONSE_SNIPPET_BYTES = 256;
 
@@ -129,8 +135,8 @@ CREATE TABLE IF NOT EXISTS call_state (
   pbx   TEXT NOT NULL,
   key   TEXT NOT NULL,
   state TEXT NOT NULL,
-  PRIMARY KEY (pbx, key)
-) WITHOUT ROWID;
+  UNIQUE (pbx, key)
+);
 `;
 
 /** `storage.path` (a directory) or a database file path → the database file */
@@ -189,6 +195,8 @@ export function openDatabase(file: string, sync: 'normal' | 'full' = 'normal'): 
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (String(mode).toLowerCase() !== 'wal') throw new Error(`cannot switch to WAL journal mode (got ${mode})`);
     db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
+    // a checkpoint (the WAL copied into the database, with an fsync) every 16 MB of WAL, not 4
+    db.pragma('wal_autocheckpoint = 4000');
     db.exec(SCHEMA);
     // prove we can write (a read-only file or directory fails here, not on the first event)
     db.exec('BEGIN IMMEDIATE; COMMIT;');
@@ -220,7 +228,7 @@ export class Outbox {
   private unwrittenState = new Map<string, StateRow>();
   /** attempt outcomes not yet written: one transaction takes every outcome of an event-loop turn */
   private attemptBatch: Array<{ id: number; attempt: AttemptRow; next: AttemptOutcome }> = [];
-  private attemptFlushScheduled = false;
+  private attemptTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly stmt: ReturnType<typeof prepare>;
   private readonly insertBatch: (ds: Stamped[], state: StateRow[], attempts: Outcome[]) => DeliveryRow[];
@@ -384,20 +392,22 @@ export class Outbox {
   }
 
   /**
-   * An attempt and the delivery's new state, written with every other outcome of this
-   * event-loop turn in one transaction (at the latest when the turn ends; reads of this
-   * outbox see it at once). A crash before that write sends the delivery again: at least
-   * once, with the same id.
+   * An attempt and the delivery's new state, written with the other outcomes of the next
+   * ATTEMPT_WRITE_MS in one transaction (reads of this outbox see it at once). A crash
+   * before that write sends the delivery again: at least once, with the same id.
    */
   recordAttempt(id: number, attempt: AttemptRow, next: AttemptOutcome): void {
     if (this.closed) throw new StorageError(`outbox ${this.file} is closed`, this.file);
     this.attemptBatch.push({ id, attempt, next });
-    if (this.attemptFlushScheduled) return;
-    this.attemptFlushScheduled = true;
-    setImmediate(() => {
-      this.attemptFlushScheduled = false;
+    if (this.attemptBatch.length >= BATCH_MAX) {
+      this.flush();
+      return;
+    }
+    if (this.attemptTimer) return;
+    this.attemptTimer = setTimeout(() => {
+      this.attemptTimer = null;
       if (!this.closed) this.flush();
-    });
+    }, ATTEMPT_WRITE_MS);
   }
 
   /** writes the outcomes recorded so far (a read must see them) */
@@ -435,6 +445,7 @@ export class Outbox {
     if (this.closed) return;
     this.flushScheduled = false;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.attemptTimer) clearTimeout(this.attemptTimer);
     this.flush();
     this.closed = true;
     if (this.batch.length > 0) {
