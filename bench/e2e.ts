@@ -87,18 +87,18 @@ export async function startWorld(): Promise<World> {
 }
 
 /** How many call events the daemon will route for this stream (computed the same way). */
-function expectedEvents(messages: number, base: number): number {
+function expectedEvents(messages: number, base: number, lean = false): number {
   const framer = new AmiFramer();
   const translator = new AmiTranslator();
   const tracker = new CallTracker({ pbx: { name: 'bench', type: 'asterisk' }, source: 'ami', isTrunk: globMatcher(TRUNKS) });
   let n = 0;
-  for (const f of amiStream({ messages, timestampBaseMs: base }).frames) {
+  for (const f of amiStream({ messages, timestampBaseMs: base, lean }).frames) {
     for (const m of framer.push(f)) for (const s of translator.translate(m, Date.now())) n += tracker.apply(s).length;
   }
   return n;
 }
 
-function writeConfig(dir: string, world: World): string {
+function writeConfig(dir: string, world: World, webhooks: number): string {
   const file = join(dir, 'callhook.yaml');
   writeFileSync(
     file,
@@ -112,10 +112,12 @@ function writeConfig(dir: string, world: World): string {
       '    secret: bench-secret',
       `    trunks: ${JSON.stringify(TRUNKS)}`,
       'webhooks:',
-      '  - name: receiver',
-      `    url: http://127.0.0.1:${world.httpPort}/hook`,
-      '    events: ["*"]',
-      '    signing_secret: whsec_YmVuY2gtc2lnbmluZy1zZWNyZXQtMTIzNDU2Nzg=',
+      ...Array.from({ length: webhooks }, (_, i) => [
+        `  - name: receiver${i + 1}`,
+        `    url: http://127.0.0.1:${world.httpPort}/hook${i + 1}`,
+        '    events: ["*"]',
+        '    signing_secret: whsec_YmVuY2gtc2lnbmluZy1zZWNyZXQtMTIzNDU2Nzg=',
+      ]).flat(),
       `storage: {path: ${JSON.stringify(join(dir, 'store'))}, sync: normal}`,
       'http: {listen: off}',
       'log: {level: info}',
@@ -125,24 +127,65 @@ function writeConfig(dir: string, world: World): string {
   return file;
 }
 
-/** Streams `messages` frames into a fresh daemon; resolves with the world's stats once `expected` webhooks arrived. */
-export async function runDaemon(world: World, messages: number, rate: number | null, timeoutMs: number): Promise<{ stats: WorldStats; expected: number; cpuUs: number }> {
+export interface RunOptions {
+  messages: number;
+  /** frames per second, or null: as fast as the socket takes them */
+  rate: number | null;
+  timeoutMs: number;
+  /** webhooks, each getting every event (default 1) */
+  webhooks?: number;
+  lean?: boolean;
+}
+
+export interface RunResult {
+  stats: WorldStats;
+  /** webhooks owed: events x webhooks */
+  expected: number;
+  events: number;
+  cpuUs: number;
+  /** this process's RSS (the daemon's) sampled every second: first, last, peak (MB) */
+  rss: { first: number; last: number; peak: number };
+  /** the most rows the outbox held still to send, and at the moment the stream ended */
+  outbox: { peak: number; atStreamEnd: number };
+  /** failed attempts (the receiver never fails: any is self-inflicted), breaker openings */
+  failed: number;
+  breakerOpen: number;
+}
+
+/** Streams frames into a fresh daemon; resolves with the world's stats once every webhook owed arrived. */
+export async function runDaemon(world: World, opts: RunOptions): Promise<RunResult> {
   const base = Date.now();
-  const expected = expectedEvents(messages, base);
-  await world.ask({ cmd: 'load', messages, timestampBaseMs: base, rate }, 'loaded');
+  const webhooks = opts.webhooks ?? 1;
+  const events = expectedEvents(opts.messages, base, opts.lean);
+  const expected = events * webhooks;
+  await world.ask({ cmd: 'load', messages: opts.messages, timestampBaseMs: base, rate: opts.rate, lean: opts.lean }, 'loaded');
   const dir = mkdtempSync(join(tmpdir(), 'callhook-bench-'));
   const logger = createLogger({ level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
   const cpu0 = process.cpuUsage();
-  const daemon = await Daemon.start({ configPath: writeConfig(dir, world), logger });
-  const deadline = performance.now() + timeoutMs;
+  const daemon = await Daemon.start({ configPath: writeConfig(dir, world, webhooks), logger });
+  const deadline = performance.now() + opts.timeoutMs;
+  const mb = () => Math.round(process.memoryUsage.rss() / 1048576);
+  const rss = { first: mb(), last: 0, peak: 0 };
+  const outbox = { peak: 0, atStreamEnd: -1 };
+  let breakerOpen = 0;
+  let lastSample = 0;
   let stats: WorldStats;
   let cpuUs = 0;
   try {
     for (;;) {
       await new Promise((r) => setTimeout(r, 50));
       ({ stats } = await world.ask<{ stats: WorldStats }>({ cmd: 'stats' }, 'stats'));
+      if (performance.now() - lastSample >= 1000) {
+        lastSample = performance.now();
+        const d = daemon.dispatcher.stats();
+        rss.last = mb();
+        rss.peak = Math.max(rss.peak, rss.last);
+        outbox.peak = Math.max(outbox.peak, d.pending);
+        breakerOpen += Object.values(d.webhooks).filter((w) => w.breaker === 'open').length;
+        if (stats.sendEnd !== null && outbox.atStreamEnd < 0) outbox.atStreamEnd = d.pending;
+      }
       if (stats.received >= expected) break;
-      if (performance.now() > deadline) throw new Error(`e2e: only ${stats.received} of ${expected} webhooks arrived in ${timeoutMs} ms`);
+      if (performance.now() > deadline) throw new Error(`e2e: only ${stats.received} of ${expected} webhooks arrived in ${opts.timeoutMs} ms`);
     }
     const cpu = process.cpuUsage(cpu0);
     cpuUs = cpu.user + cpu.system;
@@ -150,7 +193,8 @@ export async function runDaemon(world: World, messages: number, rate: number | n
     await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  return { stats, expected, cpuUs };
+  if (outbox.atStreamEnd < 0) outbox.atStreamEnd = 0;
+  return { stats, expected, events, cpuUs, rss, outbox, failed: daemon.dispatcher.stats().failed, breakerOpen };
 }
 
 /** The limit: a plain undici Pool, IN_FLIGHT requests at a time, n bodies of `size` bytes. */
@@ -181,36 +225,85 @@ export interface E2eOptions {
   latencyMessages: number;
   rate: number;
   timeoutMs: number;
+  /** the sustained run: call events/s, for how long, to how many webhooks */
+  sustained: { eventsPerSec: number; seconds: number; webhooks: number };
 }
 
-export async function benchE2e(opts: E2eOptions): Promise<{ throughput: ThroughputResult; latency: LatencyResult }> {
+export interface SustainedResult {
+  eventsPerSec: number;
+  seconds: number;
+  webhooks: number;
+  deliveries: number;
+  deliveriesPerSec: number;
+  outboxPeak: number;
+  outboxAtStreamEnd: number;
+  p50: number;
+  p99: number;
+  max: number;
+  rss: { first: number; last: number; peak: number };
+  failed: number;
+  breakerOpen: number;
+}
+
+function percentiles(values: number[]): { p50: number; p99: number; max: number } {
+  const l = values.slice().sort((a, b) => a - b);
+  const pct = (p: number) => l[Math.min(l.length - 1, Math.floor((l.length * p) / 100))] ?? NaN;
+  return { p50: pct(50), p99: pct(99), max: l.at(-1) ?? NaN };
+}
+
+async function throughput(world: World, opts: E2eOptions, webhooks: number): Promise<ThroughputResult> {
+  const run = await runDaemon(world, { messages: opts.messages, rate: null, timeoutMs: opts.timeoutMs, webhooks });
+  const ms = (run.stats.lastAt as number) - (run.stats.sendStart as number);
+  const perSec = (run.expected / ms) * 1000;
+  const avgBodyBytes = Math.round(run.stats.bodyBytes / run.stats.received);
+  await world.ask({ cmd: 'reset' }, 'reset');
+  const limit = await runLimit(world, run.expected, avgBodyBytes);
+  const limitPerSec = (run.expected / limit.ms) * 1000;
+  return {
+    webhooks: run.expected,
+    ms,
+    perSec,
+    limitPerSec,
+    ratio: perSec / limitPerSec,
+    avgBodyBytes,
+    daemonCpuUsPerWebhook: Math.round(run.cpuUs / run.expected),
+    limitCpuUsPerRequest: Math.round(limit.cpuUs / run.expected),
+  };
+}
+
+export async function benchE2e(opts: E2eOptions): Promise<{ throughput: ThroughputResult; throughput3: ThroughputResult; latency: LatencyResult; sustained: SustainedResult }> {
   const world = await startWorld();
   try {
-    // 3. throughput
-    const { stats, expected, cpuUs } = await runDaemon(world, opts.messages, null, opts.timeoutMs);
-    const ms = (stats.lastAt as number) - (stats.sendStart as number);
-    const perSec = (expected / ms) * 1000;
-    const avgBodyBytes = Math.round(stats.bodyBytes / stats.received);
-    await world.ask({ cmd: 'reset' }, 'reset');
-    const limit = await runLimit(world, expected, avgBodyBytes);
-    const limitPerSec = (expected / limit.ms) * 1000;
-    const throughput = {
-      webhooks: expected,
-      ms,
-      perSec,
-      limitPerSec,
-      ratio: perSec / limitPerSec,
-      avgBodyBytes,
-      daemonCpuUsPerWebhook: Math.round(cpuUs / expected),
-      limitCpuUsPerRequest: Math.round(limit.cpuUs / expected),
-    };
+    // 3. throughput, one webhook and three
+    const throughput1 = await throughput(world, opts, 1);
+    const throughput3 = await throughput(world, opts, 3);
 
     // 4. latency at a fixed rate
-    const lat = await runDaemon(world, opts.latencyMessages, opts.rate, opts.timeoutMs);
-    const l = lat.stats.latencies.slice().sort((a, b) => a - b);
-    const pct = (p: number) => l[Math.min(l.length - 1, Math.floor((l.length * p) / 100))] ?? NaN;
-    const latency = { rate: opts.rate, webhooks: l.length, p50: pct(50), p99: pct(99), max: l.at(-1) ?? NaN };
-    return { throughput, latency };
+    const lat = await runDaemon(world, { messages: opts.latencyMessages, rate: opts.rate, timeoutMs: opts.timeoutMs });
+    const latency = { rate: opts.rate, webhooks: lat.stats.latencies.length, ...percentiles(lat.stats.latencies) };
+
+    // 6. sustained: call events at a steady rate for minutes, to several webhooks (the lean
+    // stream: as many frames per event as a PBX limited to the events callhook reads)
+    const s = opts.sustained;
+    const perEvent = 2_000 / Math.max(1, expectedEvents(2_000, Date.now(), true));
+    const frames = Math.round(s.eventsPerSec * s.seconds * perEvent);
+    const rate = Math.round(s.eventsPerSec * perEvent);
+    const run = await runDaemon(world, { messages: frames, rate, timeoutMs: s.seconds * 1000 + opts.timeoutMs, webhooks: s.webhooks, lean: true });
+    const sent = ((run.stats.sendEnd ?? run.stats.lastAt ?? 0) - (run.stats.sendStart ?? 0)) / 1000;
+    const sustained: SustainedResult = {
+      eventsPerSec: Math.round(run.events / sent),
+      seconds: Math.round(sent),
+      webhooks: s.webhooks,
+      deliveries: run.stats.received,
+      deliveriesPerSec: Math.round((run.stats.received / ((run.stats.lastAt as number) - (run.stats.sendStart as number))) * 1000),
+      outboxPeak: run.outbox.peak,
+      outboxAtStreamEnd: run.outbox.atStreamEnd,
+      ...percentiles(run.stats.latencies),
+      rss: run.rss,
+      failed: run.failed,
+      breakerOpen: run.breakerOpen,
+    };
+    return { throughput: throughput1, throughput3, latency, sustained };
   } finally {
     world.child.send({ cmd: 'exit' });
     world.child.disconnect();

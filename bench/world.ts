@@ -18,7 +18,7 @@ import { AmiFramer, formatAction } from '../src/pbx/ami/framer.js';
 import { amiStream } from './streams.js';
 
 export type WorldCommand =
-  | { cmd: 'load'; messages: number; timestampBaseMs: number; rate: number | null }
+  | { cmd: 'load'; messages: number; timestampBaseMs: number; rate: number | null; lean?: boolean }
   | { cmd: 'stats' }
   | { cmd: 'reset' }
   | { cmd: 'exit' };
@@ -155,7 +155,7 @@ function send(msg: unknown): void {
 process.on('message', (msg: WorldCommand) => {
   switch (msg.cmd) {
     case 'load': {
-      const s = amiStream({ messages: msg.messages, timestampBaseMs: msg.timestampBaseMs });
+      const s = amiStream({ messages: msg.messages, timestampBaseMs: msg.timestampBaseMs, lean: msg.lean });
       loaded = { frames: s.frames, base: msg.timestampBaseMs, rate: msg.rate, sentAt: new Float64Array(s.frames.length) };
       reset();
       stats.sendStart = null;

@@ -1,5 +1,5 @@
 /**
- * CI smoke run of the benchmarks (`node dist/bench/run.js --smoke`): proves all five still
+ * CI smoke run of the benchmarks (`node dist/bench/run.js --smoke`): proves all seven still
  * run end to end on loopback and report a result. No timing is asserted (the machine is
  * shared and noisy); only that each benchmark produced its numbers and that every webhook
  * the daemon owed arrived (the e2e run fails otherwise) and no finished call was kept.
@@ -25,7 +25,7 @@ function ensureBuilt(): void {
 }
 
 describe('npm run bench -- --smoke', () => {
-  it('prints all five results and writes them as JSON', async () => {
+  it('prints all seven results and writes them as JSON', async () => {
     ensureBuilt();
     const json = join(tmpdir(), `callhook-bench-smoke-${process.pid}.json`);
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
@@ -35,11 +35,11 @@ describe('npm run bench -- --smoke', () => {
     });
     expect(stderr).not.toContain('bench failed');
     expect(code).toBe(0);
-    for (const row of ['1. AMI', '2. ESL', '3. end to end', '4. latency', '5a. memory', '5b. RSS', '5c. heap per open call']) expect(stdout).toContain(row);
+    for (const row of ['1. AMI', '2. ESL', '3. end to end, 1 webhook', '3. end to end, 3 webhooks', '4. latency', '5a. memory', '5b. RSS', '5c. heap per open call', '6. sustained', '7. kill window']) expect(stdout).toContain(row);
 
     const out = JSON.parse(readFileSync(json, 'utf8'));
     rmSync(json, { force: true });
-    expect(out.rows).toHaveLength(7);
+    expect(out.rows).toHaveLength(10);
     expect(out.results.memory.readSizes.map((r: { readSize: number }) => r.readSize)).toEqual([512, 4096, 65_536]);
     expect(out.results.ami.oursPerSec).toBeGreaterThan(0);
     expect(out.results.ami.peerPerSec).toBeGreaterThan(0);
@@ -52,6 +52,11 @@ describe('npm run bench -- --smoke', () => {
     expect(out.results.e2e.throughput.limitPerSec).toBeGreaterThan(0);
     expect(out.results.e2e.latency.webhooks).toBeGreaterThan(0);
     expect(Number.isFinite(out.results.e2e.latency.p99)).toBe(true);
+    expect(out.results.e2e.throughput3.webhooks).toBe(3 * out.results.e2e.throughput.webhooks);
+    expect(out.results.e2e.sustained.deliveries).toBeGreaterThan(0);
+    // the kill window has no tolerance: an event counted and not stored is a bug at any size
+    expect(out.results.kill.kills).toBe(2);
+    expect(out.results.kill.totalLost).toBe(0);
     expect(out.results.memory.rssOpenMb).toBeGreaterThan(0);
     expect(out.results.memory.leftOpen).toBe(0);
   }, 180_000);
