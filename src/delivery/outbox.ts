@@ -2,10 +2,10 @@
  * The durable outbox: every rendered delivery is committed to SQLite (WAL) before its
  * first attempt, and every attempt's outcome is written back, so a crash or restart loses
  * nothing that enqueue() accepted once its batch was flushed. Enqueues are group-committed:
- * appended to an in-memory batch that is written in one transaction in a microtask, i.e.
- * as soon as the callback that parsed the PBX's bytes returns (or at once when it reaches
- * BATCH_MAX rows): one transaction per socket read, before anything else can run. Listeners
- * (the dispatcher) only see rows after their transaction committed.
+ * appended to an in-memory batch that is written in one transaction at the end of the
+ * event-loop turn's I/O (or at once when it reaches BATCH_MAX rows, or when someone is about
+ * to observe it: flush()): one transaction per turn, however many socket reads it had.
+ * Listeners (the dispatcher) only see rows after their transaction committed.
  */
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
@@ -94,9 +94,11 @@ export interface PendingStats {
   byWebhook: Record<string, number>;
 }
 
+// (ids are rowids, not AUTOINCREMENT: they only grow while the table holds rows, and
+// AUTOINCREMENT would write its sqlite_sequence page in every transaction)
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS deliveries (
-  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  id              INTEGER PRIMARY KEY,
   event_id        TEXT NOT NULL,
   webhook         TEXT NOT NULL,
   call_key        TEXT NOT NULL,
@@ -121,7 +123,7 @@ CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(webhook, call_key, id)
 CREATE INDEX IF NOT EXISTS deliveries_done ON deliveries(status, delivered_at);
 CREATE INDEX IF NOT EXISTS deliveries_call ON deliveries(call_key);
 CREATE TABLE IF NOT EXISTS attempts (
-  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  id          INTEGER PRIMARY KEY,
   delivery_id INTEGER NOT NULL,
   attempt     INTEGER NOT NULL,
   at          INTEGER NOT NULL,
@@ -320,11 +322,12 @@ export class Outbox {
 
   private scheduleFlush(): void {
     if (!this.flushScheduled) {
-      // a microtask runs as soon as the current callback (one socket read, parsed whole)
-      // returns, before any other I/O, timer or HTTP request: one transaction per read,
-      // and nothing outside the process sees an event before it is on disk
+      // at the end of this event-loop turn's I/O: one transaction for every socket read of
+      // the turn (a busy PBX hands over many at once, an idle one one). Nothing outside the
+      // process sees an event before it is on disk: webhook requests go out from the commit,
+      // and the observation points (the HTTP server, the summary line) commit first.
       this.flushScheduled = true;
-      queueMicrotask(() => {
+      setImmediate(() => {
         this.flushScheduled = false;
         if (!this.closed) this.flush();
       });

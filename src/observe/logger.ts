@@ -50,7 +50,26 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   if (opts.destination) return pino(base, opts.destination);
   // under systemd, stdout is a journal stream: a <N> prefix gives each line its priority, so
   // `journalctl -p err` filters (journald strips the prefix; the line stays one JSON object)
-  return stdoutIsJournal() ? pino(base, journalDestination()) : pino(base);
+  const out = bufferedStdout();
+  return stdoutIsJournal() ? pino(base, journalDestination(out)) : pino(base, out);
+}
+
+/**
+ * Lines are written in batches (4 KiB, or every 100 ms, and at exit), not one write(2) per
+ * line: a busy daemon logs a line per delivery. A kill -9 can lose the last 100 ms of lines.
+ */
+export function bufferedStdout(dest: number | string = 1): pino.DestinationStream & { flushSync(): void } {
+  const out = pino.destination({ dest, sync: false, minLength: 4096 });
+  const timer = setInterval(() => out.flush(), 100);
+  timer.unref();
+  process.once('exit', () => {
+    try {
+      out.flushSync();
+    } catch {
+      // not open yet, or a write still in progress: nothing more can be done at exit
+    }
+  });
+  return out;
 }
 
 /** systemd's way to say stdout is the journal: JOURNAL_STREAM is its device:inode */
@@ -68,15 +87,7 @@ function stdoutIsJournal(): boolean {
 /** syslog priorities of pino's levels: fatal crit, error err, warn warning, info info, debug/trace debug */
 const PRIORITY: Record<number, number> = { 60: 2, 50: 3, 40: 4, 30: 6, 20: 7, 10: 7 };
 
-function journalDestination(): pino.DestinationStream {
-  const out = pino.destination({ dest: 1, sync: false });
-  process.once('exit', () => {
-    try {
-      out.flushSync();
-    } catch {
-      // not open yet: nothing buffered
-    }
-  });
+function journalDestination(out: pino.DestinationStream): pino.DestinationStream {
   return {
     write(line: string) {
       const level = /"level":(\d+)/.exec(line);
