@@ -19,18 +19,13 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
-import { CallTracker } from '../src/calls/tracker.js';
-import { globMatcher } from '../src/util/glob.js';
 import { Daemon } from '../src/daemon.js';
 import { bufferedStdout, createLogger } from '../src/observe/logger.js';
-import { AmiFramer } from '../src/pbx/ami/framer.js';
-import { AmiTranslator } from '../src/pbx/ami/translator.js';
-import { amiStream } from './streams.js';
+import { amiStream, eventsOf, TRUNKS } from './streams.js';
 import type { WorldCommand, WorldStats } from './world.js';
 
 /** the dispatcher's default per-webhook concurrency */
 const IN_FLIGHT = 16;
-const TRUNKS = ['PJSIP/caller*', 'PJSIP/external*'];
 
 export interface ThroughputResult {
   webhooks: number;
@@ -85,16 +80,10 @@ export async function startWorld(): Promise<World> {
   };
 }
 
-/** How many call events the daemon will route for this stream (computed the same way). */
-function expectedEvents(messages: number, base: number, lean = false): number {
-  const framer = new AmiFramer();
-  const translator = new AmiTranslator();
-  const tracker = new CallTracker({ pbx: { name: 'bench', type: 'asterisk' }, source: 'ami', isTrunk: globMatcher(TRUNKS) });
-  let n = 0;
-  for (const f of amiStream({ messages, timestampBaseMs: base, lean }).frames) {
-    for (const m of framer.push(f)) for (const s of translator.translate(m, Date.now())) n += tracker.apply(s).length;
-  }
-  return n;
+/** call events per frame of the lean stream (a small sample, counted here) */
+function framesPerEvent(): number {
+  const frames = amiStream({ messages: 2_000, timestampBaseMs: Date.now(), lean: true }).frames;
+  return frames.length / Math.max(1, eventsOf(frames));
 }
 
 function writeConfig(dir: string, world: World, webhooks: number): string {
@@ -157,9 +146,8 @@ export interface RunResult {
 export async function runDaemon(world: World, opts: RunOptions): Promise<RunResult> {
   const base = Date.now();
   const webhooks = opts.webhooks ?? 1;
-  const events = expectedEvents(opts.messages, base, opts.lean);
+  const { events } = await world.ask<{ events: number }>({ cmd: 'load', messages: opts.messages, timestampBaseMs: base, rate: opts.rate, lean: opts.lean }, 'loaded');
   const expected = events * webhooks;
-  await world.ask({ cmd: 'load', messages: opts.messages, timestampBaseMs: base, rate: opts.rate, lean: opts.lean }, 'loaded');
   const dir = mkdtempSync(join(tmpdir(), 'callhook-bench-'));
   // the daemon's own log destination (batched writes), into /dev/null
   const logger = createLogger({ level: 'info', destination: bufferedStdout('/dev/null') });
@@ -294,7 +282,7 @@ export async function benchE2e(opts: E2eOptions): Promise<{ throughput: Throughp
     // 6. sustained: call events at a steady rate for minutes, to several webhooks (the lean
     // stream: as many frames per event as a PBX limited to the events callhook reads)
     const s = opts.sustained;
-    const perEvent = 2_000 / Math.max(1, expectedEvents(2_000, Date.now(), true));
+    const perEvent = framesPerEvent();
     const frames = Math.round(s.eventsPerSec * s.seconds * perEvent);
     const rate = Math.round(s.eventsPerSec * perEvent);
     // the stream's own time plus 30 s to catch up; what is still owed then is reported

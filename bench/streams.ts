@@ -7,7 +7,23 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { AMI_EVENTS_USED } from '../src/pbx/ami/translator.js';
+import { AMI_EVENTS_USED, AmiTranslator } from '../src/pbx/ami/translator.js';
+import { AmiFramer } from '../src/pbx/ami/framer.js';
+import { CallTracker } from '../src/calls/tracker.js';
+import { globMatcher } from '../src/util/glob.js';
+
+/** trunk globs of the daemon's config in bench/e2e.ts */
+export const TRUNKS = ['PJSIP/caller*', 'PJSIP/external*'];
+
+/** How many call events a daemon makes of these frames (the same framer, translator and tracker). */
+export function eventsOf(frames: Buffer[]): number {
+  const framer = new AmiFramer();
+  const translator = new AmiTranslator();
+  const tracker = new CallTracker({ pbx: { name: 'bench', type: 'asterisk' }, source: 'ami', isTrunk: globMatcher(TRUNKS) });
+  let n = 0;
+  for (const f of frames) for (const m of framer.push(f)) for (const sig of translator.translate(m, Date.now())) n += tracker.apply(sig).length;
+  return n;
+}
 
 export const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
 

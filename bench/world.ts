@@ -15,7 +15,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { AmiFramer, formatAction } from '../src/pbx/ami/framer.js';
-import { amiStream } from './streams.js';
+import { amiStream, eventsOf } from './streams.js';
 
 export type WorldCommand =
   | { cmd: 'load'; messages: number; timestampBaseMs: number; rate: number | null; lean?: boolean }
@@ -160,7 +160,8 @@ process.on('message', (msg: WorldCommand) => {
       reset();
       stats.sendStart = null;
       stats.sendEnd = null;
-      send({ type: 'loaded', frames: s.frames.length });
+      // counted here, so the daemon's process never holds the stream
+      send({ type: 'loaded', frames: s.frames.length, events: eventsOf(s.frames) });
       break;
     }
     case 'stats':

@@ -42,8 +42,8 @@ function trackerOptions(pbx: PbxConfig, config: Pick<Config, 'calls'>): TrackerO
   };
 }
 
-export function createTracker(pbx: PbxConfig, config: Pick<Config, 'calls'>): CallTracker {
-  return new CallTracker(trackerOptions(pbx, config));
+export function createTracker(pbx: PbxConfig, config: Pick<Config, 'calls'>, persist = false): CallTracker {
+  return new CallTracker({ ...trackerOptions(pbx, config), persist });
 }
 
 export class Pipeline {
@@ -132,7 +132,7 @@ export class Pipeline {
     for (const pbx of config.pbx) {
       const existing = this.trackers.get(pbx.name);
       if (existing) existing.configure(trackerOptions(pbx, config));
-      else this.trackers.set(pbx.name, createTracker(pbx, config));
+      else this.trackers.set(pbx.name, createTracker(pbx, config, this.hooks.state !== undefined));
     }
     for (const name of [...this.trackers.keys()]) {
       if (!config.pbx.some((p) => p.name === name)) this.trackers.delete(name);

@@ -48,7 +48,7 @@ describe.each(['asterisk', 'freeswitch'] as const)('%s: a tracker rebuilt from i
     const store = new Map<string, string>();
     const got: CallEvent[] = [];
     for (const s of signals) {
-      const tracker = createTracker(pbx(type), config);
+      const tracker = createTracker(pbx(type), config, true);
       tracker.restore([...store].map(([key, state]) => ({ key, state })));
       got.push(...tracker.apply(s));
       persist(store, tracker);

@@ -33,6 +33,8 @@ export interface TrackerOptions {
   ivrs?: Array<{ name: string; exten: string; context: string | null }>;
   /** queue wrap-up time for members the PBX gives none of their own (0 = no queue.wrapup) */
   wrapupMs?: number;
+  /** keep track of the calls each signal changes, for takeChanges() (the daemon's store) */
+  persist?: boolean;
 }
 
 /** a member's open wrap-up (queue.wrapup START sent) */
@@ -92,7 +94,7 @@ export class CallTracker {
    * their state. The PBX name and type stay.
    */
   configure(opts: TrackerOptions): void {
-    this.opts = this.opts ? { ...opts, pbx: this.opts.pbx, source: this.opts.source } : opts;
+    this.opts = this.opts ? { ...opts, pbx: this.opts.pbx, source: this.opts.source, persist: this.opts.persist } : opts;
     this.isTrunk = opts.isTrunk ?? (() => false);
     this.orphanMs = opts.orphanTimeoutMs ?? 4 * 3600_000;
   }
@@ -103,7 +105,7 @@ export class CallTracker {
     const out = this.wrapups.size > 0 && sig.kind !== 'tick' ? this.wrapupsDue((w) => sig.time >= w.startedAt + w.seconds * 1000) : [];
     out.push(...this.applySignal(sig));
     if (this.heldInitial.size > 0 && out.length > 0) this.releaseBefore(out);
-    this.noteChanged(sig, out);
+    if (this.opts.persist) this.noteChanged(sig, out);
     return out;
   }
 
