@@ -241,6 +241,7 @@ export class Daemon {
         this.outbox.flush();
         return this.calls();
       },
+      sinks: () => this.dispatcher.sinkStates(),
     };
   }
 

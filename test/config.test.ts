@@ -255,7 +255,7 @@ describe('valid files', () => {
     });
     expect(config.pbx[1]).toMatchObject({ type: 'freeswitch', port: 8021, username: null, secret: 's3cret-from-file' });
     expect(config.webhooks[0]).toEqual({
-      name: 'crm', url: 'https://crm.example.com/hooks', method: 'POST', events: ['call.connected', 'call.hangup'],
+      name: 'crm', sink: 'http', exchange: null, url: 'https://crm.example.com/hooks', method: 'POST', events: ['call.connected', 'call.hangup'],
       filter: null, format: 'default', template: null, token: null, signing_secret: null, headers: {},
       timeout_ms: 5000,
       retry: { schedule_ms: [0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000] },
@@ -400,5 +400,32 @@ describe('durations and globs', () => {
     expect(globMatcher(['a.c'])('abc')).toBe(false);
     expect(globMatcher(['(x)[y]{z}|$^\\'])('(x)[y]{z}|$^\\')).toBe(true);
     expect(globMatcher([])('anything')).toBe(false);
+  });
+});
+
+describe('amqp sinks', () => {
+  const base = `pbx:
+  - {name: pbx1, type: asterisk, username: u, secret: s}
+webhooks:
+  - {name: crm, url: "https://crm.example.com/h", events: ["*"]}
+amqp:
+`;
+  const check = (sink: string) => checkConfigText(base + sink, 'c.yaml', {});
+  it('takes an amqps broker, or amqp:// to loopback, and joins the webhooks list as sink amqp', () => {
+    const r = check('  - {name: bus, url: "amqps://u:p@mq.example.com/prod", events: ["call.hangup"]}\n  - {name: local, url: "amqp://guest:guest@127.0.0.1:5672/", events: ["*"], exchange: calls}\n');
+    expect(r.ok, r.ok ? '' : r.problems.join('\n')).toBe(true);
+    if (!r.ok) return;
+    expect(r.config.webhooks.map((w) => [w.name, w.sink, w.exchange])).toEqual([['crm', 'http', null], ['bus', 'amqp', 'callhook'], ['local', 'amqp', 'calls']]);
+  });
+  it.each([
+    ['  - {name: bus, url: "amqp://u:p@mq.example.com/", events: ["*"]}\n', 'c.yaml:6:22: amqp[0].url: plain amqp to non-loopback host "mq.example.com": use amqps, or set allow_plain: true'],
+    ['  - {name: bus, url: "https://mq.example.com/", events: ["*"]}\n', 'c.yaml:6:22: amqp[0].url: unsupported scheme "https" (expected amqps)'],
+    ['  - {name: crm, url: "amqps://mq.example.com/", events: ["*"]}\n', 'c.yaml:6:12: amqp[0].name: "crm" is also a webhook name: sinks share one namespace'],
+  ])('refuses %s', (sink, problem) => {
+    const r = check(sink);
+    expect(r.ok ? [] : r.problems).toEqual([problem]);
+  });
+  it('allow_plain lets amqp:// go to another host', () => {
+    expect(check('  - {name: bus, url: "amqp://u:p@mq.example.com/", events: ["*"], allow_plain: true}\n').ok).toBe(true);
   });
 });

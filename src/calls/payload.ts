@@ -41,8 +41,14 @@ export function isoOrNull(ms: number | null): string | null {
   return ms === null ? null : iso(ms);
 }
 
-/** Stable event id: the same signals always give the same id (UUID-shaped, from SHA-1). */
-export function eventId(pbx: string, callId: string, key: string, name: string, seq: number, time: number): string {
-  const h = createHash('sha1').update(`${pbx}\0${callId}\0${key}\0${name}\0${seq}\0${time}`).digest('hex');
+/**
+ * Stable event id: the same signals always give the same id (UUID-shaped, from SHA-1). A
+ * call's events are told apart by their sequence in the call, so the time is left out: two
+ * daemons watching one PBX give the same ids even where the time is their own receive time.
+ * Agent events (no call) keep the time: their sequence is per member, not per call.
+ */
+export function eventId(pbx: string, callId: string | null, key: string, name: string, seq: number, time: number): string {
+  const tail = callId === null ? `agent\0${key}\0${name}\0${seq}\0${time}` : `${callId}\0${key}\0${name}\0${seq}`;
+  const h = createHash('sha1').update(`${pbx}\0${tail}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }

@@ -217,7 +217,7 @@ export class CallTracker {
         const leg = this.touch(sig.legId, sig.time);
         const call = leg && this.calls.get(leg.callId);
         if (!leg || !call) break;
-        const ev = this.callEvent(call, 'call.transferred', 'CALL', sig.time, sig.pbxEvent, `${leg.id}|transfer|${sig.time}`);
+        const ev = this.callEvent(call, 'call.transferred', 'CALL', sig.time, sig.pbxEvent, `${leg.id}|transfer`);
         ev.leg_id = leg.id;
         ev.endpoint = leg.endpoint;
         ev.transfer = { kind: sig.transfer, by_leg: leg.id, by_endpoint: leg.endpoint, transferee_leg: sig.peerLegId, to: this.transferTarget(call, sig) };
@@ -744,7 +744,7 @@ export class CallTracker {
   ): CallEvent {
     const { pbx, source } = this.opts;
     return blankEvent({
-      id: eventId(pbx.name, callId ?? 'agent', key, name, sequence, time),
+      id: eventId(pbx.name, callId, key, name, sequence, time),
       event_name: name,
       event_time: iso(time),
       sequence,
@@ -799,7 +799,7 @@ export class CallTracker {
   }
 
   private stayEvent(call: Call, stay: Stay, name: EventName, prev: LegState | null, time: number, pbxEvent: string): CallEvent {
-    const ev = this.callEvent(call, name, 'QUEUE', time, pbxEvent, `${stay.legId}|${stay.queue}|${stay.joinedAt}`);
+    const ev = this.callEvent(call, name, 'QUEUE', time, pbxEvent, `${stay.legId}|${stay.queue}`);
     const member = stay.memberLegId ? call.legs.get(stay.memberLegId) : undefined;
     ev.leg_id = stay.legId;
     ev.endpoint = member?.endpoint ?? null;

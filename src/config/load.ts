@@ -156,7 +156,9 @@ export function checkConfigText(text: string, file: string, opts: LoadOptions = 
   for (const check of opts.checks ?? []) problems.push(...check(raw).filter(fresh).map((p) => located(p)));
 
   if (problems.length > 0 || !parsed.success) return { ok: false, problems: render(file, problems) };
-  return { ok: true, config: { file: resolve(file), ...parsed.data } };
+  // amqp sinks travel the webhooks' path (routing, outbox, dispatcher): one list
+  const { amqp, ...rest } = parsed.data;
+  return { ok: true, config: { file: resolve(file), ...rest, webhooks: [...rest.webhooks, ...amqp] } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -265,6 +267,7 @@ function coerce(value: string, path: Path): unknown {
 const FILE_KEYS: Record<string, Record<string, string>> = {
   pbx: { secret_file: 'secret' },
   webhooks: { token_file: 'token', signing_secret_file: 'signing_secret' },
+  amqp: { token_file: 'token', signing_secret_file: 'signing_secret' },
 };
 
 /** Replaces `secret_file: PATH` (and friends) by the trimmed file content under `secret`. */

@@ -145,7 +145,9 @@ const webhookSchema = z
   })
   .transform((w) => ({
     name: w.name,
+    sink: 'http' as const,
     url: w.url,
+    exchange: null,
     method: w.method,
     events: w.events,
     filter: w.filter ?? null,
@@ -160,11 +162,70 @@ const webhookSchema = z
     enabled: w.enabled,
   }));
 
+/** An AMQP 0-9-1 broker (RabbitMQ) sink: the same routing, formats and delivery guarantees as a webhook. */
+const amqpSchema = z
+  .strictObject({
+    name: name.describe('Unique sink name (logs, metrics, delivery records; shared with webhooks)'),
+    url: nonEmpty.describe('amqps://user:password@host:port/vhost (amqp:// only to a loopback host or with allow_plain); ${ENV} allowed'),
+    exchange: nonEmpty.default('callhook').describe('Topic exchange (declared durable) published to; routing key <pbx>.<context>.<event_name>'),
+    events: z.array(z.enum([...EVENT_NAMES, '*'])).min(1, { error: 'must list at least one event (or "*")' })
+      .describe('Event names to publish, or ["*"] for all'),
+    filter: filterSchema.nullable().optional(),
+    format: z.enum(WEBHOOK_FORMATS).default('default').describe('Payload format'),
+    template: nonEmpty.optional().describe('Body template (format: template only)'),
+    token: nonEmpty.optional().describe('Shared key sent in the payload where the format has one'),
+    token_file: nonEmpty.optional().describe('File holding the token (trimmed)'),
+    signing_secret: signingSecret.optional().describe('Standard Webhooks signing secret: webhook-* headers on each message'),
+    signing_secret_file: nonEmpty.optional().describe('File holding the signing secret (trimmed)'),
+    timeout: duration.prefault('5s').describe('How long one publish may wait for the broker (connection and confirm)'),
+    retry: z
+      .strictObject({
+        schedule: z.array(duration).min(1, { error: 'must have at least one delay' })
+          .prefault(DEFAULT_RETRY_SCHEDULE).describe('Delays before each attempt; its length is the number of attempts'),
+      })
+      .prefault({}),
+    allow_plain: z.boolean().default(false).describe('Allow amqp:// (no TLS) to a non-loopback host'),
+    enabled: z.boolean().default(true),
+  })
+  .superRefine((a, ctx) => {
+    let u: URL;
+    try {
+      u = new URL(a.url);
+    } catch {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'not a valid URL (expected amqps://user:password@host:port/vhost)' });
+      return;
+    }
+    if (u.protocol !== 'amqps:' && u.protocol !== 'amqp:') {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: `unsupported scheme "${u.protocol.replace(/:$/, '')}" (expected amqps)` });
+    } else if (u.protocol === 'amqp:' && !a.allow_plain && !isLoopbackHost(u.hostname)) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: `plain amqp to non-loopback host "${u.hostname}": use amqps, or set allow_plain: true` });
+    }
+  })
+  .transform((a) => ({
+    name: a.name,
+    sink: 'amqp' as const,
+    url: a.url,
+    exchange: a.exchange,
+    method: 'POST' as const,
+    events: a.events,
+    filter: a.filter ?? null,
+    format: a.format,
+    template: a.template ?? null,
+    token: a.token ?? null,
+    signing_secret: a.signing_secret ?? null,
+    headers: {},
+    timeout_ms: a.timeout,
+    retry: { schedule_ms: a.retry.schedule },
+    allow_http: a.allow_plain,
+    enabled: a.enabled,
+  }));
+
 /** The whole file. Parsing yields the resolved Config minus `file`. */
 export const configSchema = z
   .strictObject({
     pbx: z.array(pbxSchema).min(1, { error: 'must list at least one PBX' }).describe('PBX connections'),
     webhooks: z.array(webhookSchema).default([]).describe('Webhook receivers'),
+    amqp: z.array(amqpSchema).default([]).describe('RabbitMQ (AMQP 0-9-1) exchanges published to, like webhooks'),
     storage: z
       .strictObject({
         path: nonEmpty.default('/var/lib/callhook').describe('Directory of the durable outbox'),
@@ -258,6 +319,13 @@ export function crossFieldProblems(raw: unknown): PathProblem[] {
   }
   out.push(...duplicates(raw.pbx, 'pbx', 'pbx'));
   out.push(...duplicates(raw.webhooks, 'webhook', 'webhooks'));
+  out.push(...duplicates(raw.amqp, 'amqp sink', 'amqp'));
+  if (Array.isArray(raw.amqp) && Array.isArray(raw.webhooks)) {
+    const hooks = new Set(raw.webhooks.flatMap((w) => (isObj(w) && typeof w.name === 'string' ? [w.name] : [])));
+    raw.amqp.forEach((a, i) => {
+      if (isObj(a) && typeof a.name === 'string' && hooks.has(a.name)) out.push({ path: ['amqp', i, 'name'], message: `"${a.name}" is also a webhook name: sinks share one namespace` });
+    });
+  }
   if (Array.isArray(raw.webhooks)) {
     raw.webhooks.forEach((w, i) => {
       if (!isObj(w)) return;

@@ -45,7 +45,12 @@ export type WebhookFormat = 'default' | 'voipstudio' | 'voiso' | 'ziwo' | 'templ
 
 export interface WebhookConfig {
   name: string;
+  /** where deliveries go: an HTTP endpoint (webhooks:) or a RabbitMQ exchange (amqp:) */
+  sink: 'http' | 'amqp';
+  /** http: the URL template; amqp: the broker URL (amqps://user:pass@host:port/vhost) */
   url: string;
+  /** amqp only: the durable topic exchange published to */
+  exchange: string | null;
   method: 'POST' | 'GET';
   /** event names, or ["*"] */
   events: Array<EventName | '*'>;
@@ -65,6 +70,7 @@ export interface Config {
   /** absolute path of the file this came from */
   file: string;
   pbx: PbxConfig[];
+  /** the webhooks: entries, then the amqp: entries (sink 'amqp'): one delivery path for both */
   webhooks: WebhookConfig[];
   storage: { path: string; sync: 'normal' | 'full'; retention_ms: number };
   /** token: the bearer token /metrics and /calls require, or null (loopback only) */

@@ -23,6 +23,7 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { WebhookConfig } from '../config/types.js';
 import { HttpSender, type RequestOutcome } from './http-sender.js';
+import { AmqpSender, type SinkState } from './amqp-sender.js';
 import { CircuitBreaker, type BreakerOptions, type Pass } from './breaker.js';
 import type { DeliveryRow, Outbox } from './outbox.js';
 import { decide } from './retry.js';
@@ -72,6 +73,8 @@ export interface DispatcherStats {
   oldestPendingAgeMs: number;
   inFlight: number;
   webhooks: Record<string, WebhookStats>;
+  /** amqp sinks' broker connections */
+  sinks: SinkState[];
 }
 
 interface Lane {
@@ -115,6 +118,7 @@ export class Dispatcher implements DeliverySink {
   private readonly global: PQueue;
   private readonly queues = new Map<string, PQueue>();
   private readonly http: HttpSender;
+  private readonly amqp: AmqpSender;
   private readonly breakers = new Map<string, CircuitBreaker>();
   /** webhooks a receiver asked to wait (429 Retry-After), until when */
   private readonly pausedUntil = new Map<string, number>();
@@ -146,6 +150,7 @@ export class Dispatcher implements DeliverySink {
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
     this.pruneIntervalMs = opts.pruneIntervalMs ?? 10 * 60_000;
     this.http = new HttpSender(opts.userAgent ?? `callhook/${VERSION}`, this.now);
+    this.amqp = new AmqpSender(this.logger, this.now);
     this.global = new PQueue({ concurrency: opts.concurrency ?? 64 });
     this.setWebhooks(opts.webhooks);
     this.outbox.onCommit((rows) => this.onCommitted(rows));
@@ -209,7 +214,12 @@ export class Dispatcher implements DeliverySink {
     }
     // the outcomes of the last attempts, on disk before the owner closes the store
     this.flushOutbox();
-    await this.http.close();
+    await Promise.all([this.http.close(), this.amqp.close()]);
+  }
+
+  /** the amqp sinks' broker connections */
+  sinkStates(): SinkState[] {
+    return this.amqp.states();
   }
 
   private flushOutbox(): void {
@@ -245,6 +255,7 @@ export class Dispatcher implements DeliverySink {
       oldestPendingAgeMs: oldest === null ? 0 : Math.max(0, this.now() - oldest),
       inFlight: this.inflight.size,
       webhooks,
+      sinks: this.amqp.states(),
     };
   }
 
@@ -252,6 +263,7 @@ export class Dispatcher implements DeliverySink {
 
   private setWebhooks(list: WebhookConfig[]): void {
     this.webhooks = new Map(list.map((w) => [w.name, w]));
+    this.amqp.configure(list);
     for (const w of list) {
       if (!this.queues.has(w.name)) this.queues.set(w.name, new PQueue({ concurrency: this.perWebhookConcurrency }));
     }
@@ -359,11 +371,13 @@ export class Dispatcher implements DeliverySink {
       this.arm(lane, due - now);
       return;
     }
-    try {
-      new URL(row.url);
-    } catch (err) {
-      this.giveUpInvalid(lane, row, err);
-      return;
+    if (wh.sink === 'http') {
+      try {
+        new URL(row.url);
+      } catch (err) {
+        this.giveUpInvalid(lane, row, err);
+        return;
+      }
     }
     const paused = this.pausedUntil.get(wh.name) ?? 0;
     if (paused > now) {
@@ -450,7 +464,6 @@ export class Dispatcher implements DeliverySink {
       lane.busy = false; // parked (closing, removed, disabled or gone); stays pending
       return;
     }
-    const url = new URL(row.url);
     const breaker = this.breakerFor(wh.name);
     const pass = breaker.tryPass(this.now());
     if (!pass) {
@@ -462,7 +475,7 @@ export class Dispatcher implements DeliverySink {
     let resolveDone!: () => void;
     this.inflight.set(row.id, new Promise<void>((r) => (resolveDone = r)));
     try {
-      const res = await this.http.send(row, wh, url);
+      const res = wh.sink === 'amqp' ? await this.amqp.send(row, wh) : await this.http.send(row, wh, new URL(row.url));
       if (res.aborted === 'shutdown') {
         breaker.release(pass);
         return; // stays pending, sent again on the next start

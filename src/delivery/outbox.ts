@@ -44,6 +44,8 @@ export interface DeliveryRow {
   url: string;
   body: string | null;
   content_type: string | null;
+  /** amqp sinks: message headers as JSON */
+  headers: string | null;
   created_at: number;
   status: DeliveryStatus;
   /** attempts made so far (all time) */
@@ -107,6 +109,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
   url             TEXT NOT NULL,
   body            TEXT,
   content_type    TEXT,
+  headers         TEXT,
   created_at      INTEGER NOT NULL,
   status          TEXT NOT NULL DEFAULT 'pending',
   attempts        INTEGER NOT NULL DEFAULT 0,
@@ -200,6 +203,9 @@ export function openDatabase(file: string, sync: 'normal' | 'full' = 'normal'): 
     // a checkpoint (the WAL copied into the database, with an fsync) every 16 MB of WAL, not 4
     db.pragma('wal_autocheckpoint = 4000');
     db.exec(SCHEMA);
+    // stores made before amqp sinks: add the headers column
+    const columns = db.prepare('PRAGMA table_info(deliveries)').all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === 'headers')) db.exec('ALTER TABLE deliveries ADD COLUMN headers TEXT');
     // prove we can write (a read-only file or directory fails here, not on the first event)
     db.exec('BEGIN IMMEDIATE; COMMIT;');
   } catch (err) {
@@ -266,13 +272,13 @@ export class Outbox {
       const rows: DeliveryRow[] = [];
       for (const d of ds) {
         const info = s.insert.run(
-          d.eventId, d.webhook, d.callKey, d.eventName, d.method, d.url, d.body, d.contentType,
+          d.eventId, d.webhook, d.callKey, d.eventName, d.method, d.url, d.body, d.contentType, d.headers ?? null,
           d.createdAt, d.createdAt,
         );
         rows.push({
           id: Number(info.lastInsertRowid), event_id: d.eventId, webhook: d.webhook, call_key: d.callKey,
           event_name: d.eventName, method: d.method, url: d.url, body: d.body, content_type: d.contentType,
-          created_at: d.createdAt, status: 'pending', attempts: 0, retry_from: 0, next_attempt_at: d.createdAt,
+          headers: d.headers ?? null, created_at: d.createdAt, status: 'pending', attempts: 0, retry_from: 0, next_attempt_at: d.createdAt,
           last_status: null, last_error: null, last_ms: null, last_response: null, delivered_at: null,
         });
       }
@@ -471,7 +477,7 @@ function prepare(db: Database.Database) {
   return {
     insert: db.prepare(
       `INSERT INTO deliveries (event_id, webhook, call_key, event_name, method, url, body, content_type,
-         created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         headers, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     insertAttempt: db.prepare(
       'INSERT INTO attempts (delivery_id, attempt, at, status, ms, error, response) VALUES (?, ?, ?, ?, ?, ?, ?)',

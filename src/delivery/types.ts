@@ -17,6 +17,8 @@ export interface RenderedDelivery {
   /** request body (POST), or null for GET */
   body: string | null;
   contentType: string | null;
+  /** amqp sinks: the message headers, as JSON (call_id, sequence, pbx) */
+  headers?: string | null;
 }
 
 export type DeliveryStatus = 'pending' | 'failed' | 'dead' | 'delivered';

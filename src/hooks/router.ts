@@ -14,6 +14,7 @@ type Predicate = (ev: CallEvent) => boolean;
 
 interface Route {
   name: string;
+  sink: 'http' | 'amqp';
   method: 'POST' | 'GET';
   /** null: every event ("*") */
   events: Set<string> | null;
@@ -29,6 +30,17 @@ export interface RouterOptions {
 /** The ordering key of a delivery: one call (or one agent's state changes) on one PBX. */
 export function callKeyOf(ev: CallEvent): string {
   return `${ev.pbx.name}:${ev.call_id ?? ev.agent?.member ?? 'agent'}`;
+}
+
+/**
+ * Where an event goes on a broker: the routing key `<pbx>.<context>.<event_name>` (kept as
+ * the delivery's url) and the message headers a consumer sorts and deduplicates by.
+ */
+export function amqpAddress(ev: CallEvent): { url: string; headers: string } {
+  return {
+    url: `${ev.pbx.name}.${ev.context}.${ev.event_name}`,
+    headers: JSON.stringify({ call_id: ev.call_id, sequence: ev.sequence, pbx: ev.pbx.name }),
+  };
 }
 
 /** The filter as predicates, all of which must hold; a key matches when any entry does. */
@@ -70,6 +82,7 @@ function compileRoutes(webhooks: WebhookConfig[]): Route[] {
     .filter((w) => w.enabled)
     .map((w) => ({
       name: w.name,
+      sink: w.sink,
       method: w.method,
       events: w.events.includes('*') ? null : new Set<string>(w.events),
       filter: compileFilter(w.filter),
@@ -131,7 +144,7 @@ export class Router {
         callKey,
         eventName: ev.event_name,
         method: r.method,
-        url: rendered.url,
+        ...(r.sink === 'amqp' ? amqpAddress(ev) : { url: rendered.url }),
         body: rendered.body,
         contentType: rendered.contentType,
       });

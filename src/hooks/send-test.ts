@@ -11,6 +11,12 @@ import { renderFor } from './render.js';
 import { sampleEvent } from './sample.js';
 import { signatureHeaders } from '../delivery/signing.js';
 import { redactUrl } from '../observe/logger.js';
+import pino from 'pino';
+import type { CallEvent } from '../calls/events.js';
+import type { WebhookConfig } from '../config/types.js';
+import { AmqpSender, brokerOf } from '../delivery/amqp-sender.js';
+import { amqpAddress } from './router.js';
+import type { RenderedPayload } from './render.js';
 
 export async function sendTest(config: Config, webhookName: string, eventName: EventName, out: Writable): Promise<number> {
   const webhook = config.webhooks.find((w) => w.name === webhookName);
@@ -25,6 +31,7 @@ export async function sendTest(config: Config, webhookName: string, eventName: E
     out.write(`format "${webhook.format}" sends nothing for ${eventName}; try another --event\n`);
     return 65;
   }
+  if (webhook.sink === 'amqp') return publishTest(webhook, ev, payload, out);
   const headers: Record<string, string> = {
     ...webhook.headers,
     ...signatureHeaders(webhook.signing_secret, ev.id, Math.floor(Date.now() / 1000), payload.body),
@@ -49,5 +56,23 @@ export async function sendTest(config: Config, webhookName: string, eventName: E
   } catch (err) {
     out.write(`-> failed: ${(err as Error).message}\n`);
     return 1;
+  }
+}
+
+/** an amqp sink: one persistent message, published with confirms, as a delivery would be */
+async function publishTest(sink: WebhookConfig, ev: CallEvent, payload: RenderedPayload, out: Writable): Promise<number> {
+  const { url: routingKey, headers } = amqpAddress(ev);
+  out.write(`publish to ${brokerOf(sink.url)} exchange ${sink.exchange} routing key ${routingKey}  (${sink.format}, message_id ${ev.id}${sink.signing_secret ? ', signed' : ''})\n`);
+  if (payload.body) out.write(`${payload.body}\n`);
+  const sender = new AmqpSender(pino({ level: 'silent' }), Date.now);
+  try {
+    const res = await sender.send(
+      { id: 0, event_id: ev.id, webhook: sink.name, call_key: '', event_name: ev.event_name, method: 'POST', url: routingKey, body: payload.body, content_type: payload.contentType, headers, created_at: 0, status: 'pending', attempts: 0, retry_from: 0, next_attempt_at: 0, last_status: null, last_error: null, last_ms: null, last_response: null, delivered_at: null },
+      sink,
+    );
+    out.write(res.error ? `-> failed: ${res.error}\n` : `-> confirmed by the broker in ${res.ms} ms\n`);
+    return res.error ? 1 : 0;
+  } finally {
+    await sender.close();
   }
 }

@@ -19,6 +19,7 @@ import { accessSync, constants } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import type { SinkState } from '../delivery/amqp-sender.js';
 import { isLoopbackHost } from '../util/loopback.js';
 
 export interface PbxState {
@@ -47,12 +48,15 @@ export interface ObservedDaemon {
   outboxPending(): number;
   metrics(): Promise<{ contentType: string; body: string }>;
   calls(): CallView[];
+  /** the amqp sinks' broker connections (not ready while one is down) */
+  sinks?(): SinkState[];
 }
 
 export interface Readiness {
   ready: boolean;
   pbx: PbxState[];
   store: { path: string; writable: boolean; pending: number | null; error: string | null };
+  amqp?: SinkState[];
 }
 
 export interface ObserveServer {
@@ -86,8 +90,9 @@ export function readiness(d: ObservedDaemon): Readiness {
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);
   }
-  const ready = writable && pbx.filter((p) => p.enabled).every((p) => p.connected);
-  return { ready, pbx, store: { path, writable, pending, error } };
+  const sinks = d.sinks?.() ?? [];
+  const ready = writable && pbx.filter((p) => p.enabled).every((p) => p.connected) && sinks.every((s) => s.connected);
+  return { ready, pbx, store: { path, writable, pending, error }, ...(sinks.length ? { amqp: sinks } : {}) };
 }
 
 export async function startObserveServer(listen: string, daemon: ObservedDaemon, logger: Logger, token: string | null = null): Promise<ObserveServer> {

@@ -180,6 +180,16 @@ export class DaemonMetrics {
         for (const [name, w] of Object.entries(this.source.dispatcher().webhooks)) breaker.set({ webhook: name }, w.breaker === 'open' ? 1 : 0);
       },
     });
+    const amqpUp: client.Gauge<'sink'> = new client.Gauge({
+      name: 'callhook_amqp_connected',
+      help: '1 while an amqp sink is connected to its broker',
+      labelNames: ['sink'],
+      registers,
+      collect: () => {
+        amqpUp.reset();
+        for (const st of this.source.dispatcher().sinks) amqpUp.set({ sink: st.name }, st.connected ? 1 : 0);
+      },
+    });
     this.renderErrors = new client.Counter({
       name: 'callhook_render_errors_total',
       help: 'events that could not be rendered for a webhook (not sent to it; logged)',
