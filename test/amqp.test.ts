@@ -5,6 +5,8 @@
  * 20 s mid-stream; the daemon is SIGKILLed mid-stream; a wrong password or vhost is a clear
  * log line and a failing /readyz; two daemons on one stream publish the same ids.
  */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +15,7 @@ import { startAmiReplayServer, type AmiReplayServer } from '../src/demo/ami-repl
 import { readCapture } from '../src/pbx/capture.js';
 import { verifySignature } from '../src/delivery/signing.js';
 import { asteriskPbxYaml, tempDir, writeConfig } from './helpers/config.js';
-import { spawnDaemon, until, type DaemonProcess } from './helpers/daemon.js';
+import { CLI, spawnDaemon, until, type DaemonProcess } from './helpers/daemon.js';
 import { consume, drain, durableQueue, rabbit, RABBIT_AVAILABLE, type Consumed } from './helpers/rabbit.js';
 
 const SECRET = 'amqp-test-secret';
@@ -30,7 +32,7 @@ beforeAll(() => {
 }, 120_000);
 afterAll(async () => {
   while (cleanup.length) await cleanup.pop()!();
-  if (RABBIT_AVAILABLE) broker.stop();
+  if (RABBIT_AVAILABLE) broker.shutdown();
 }, 120_000);
 
 function daemonConfig(amiPort: number, dir: string, sink: string): string {
@@ -207,4 +209,48 @@ describe.skipIf(!RABBIT_AVAILABLE)('amqp sink on a real RabbitMQ', () => {
     for (const m of consumer.messages) count.set(String(m.properties.messageId), (count.get(String(m.properties.messageId)) ?? 0) + 1);
     expect([...count.values()].every((n) => n === 2)).toBe(true);
   }, 90_000);
+
+  it('added to the YAML and reloaded (SIGHUP): the consumer gets the calls from then on', async () => {
+    ami = await startAmiReplayServer({ captures: captures(), secret: SECRET, pace: 'instant' });
+    cleanup.push(() => ami.close());
+    ami.pause();
+    const consumer = await consume(broker.url, 'reloaded', '#');
+    cleanup.push(() => consumer.close());
+    const dir = tempDir();
+    const file = writeConfig(`${asteriskPbxYaml(ami.port, TRUNKS)}
+storage: {path: ${JSON.stringify(join(dir, 'store'))}}
+http: {listen: "127.0.0.1:0"}
+`, dir);
+    const { d } = await start(file);
+    writeFileSync(file, `${readFileSync(file, 'utf8')}amqp:\n${sinkYaml('reloaded')}`);
+    d.proc.kill('SIGHUP');
+    await d.waitForLog((l) => l.msg === 'config reloaded', 10_000);
+    await d.waitForLog((l) => /^AMQP sink "bus" connected/.test(String(l.msg)), 10_000);
+    ami.resume();
+    await ami.done;
+    await until(() => delivered(dir) && consumer.messages.length >= storeRows(dir).length, 30_000, 'the calls on the bus');
+    expect(new Set(consumer.messages.map((m) => m.properties.messageId))).toEqual(new Set(storeRows(dir).map((r) => r.event_id)));
+    inCallOrder(consumer.messages);
+  }, 60_000);
+
+  it('callhook send-test publishes one sample event with confirms and prints it', async () => {
+    const consumer = await consume(broker.url, 'sendtest', '#');
+    cleanup.push(() => consumer.close());
+    const file = writeConfig(`${asteriskPbxYaml(1, TRUNKS)}
+amqp:
+${sinkYaml('sendtest')}`);
+    const r = spawnSync(process.execPath, [CLI, 'send-test', '--config', file, '--webhook', 'bus', '--event', 'call.hangup'], { encoding: 'utf8', env: { ...process.env, AMI_SECRET: SECRET }, timeout: 30_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^publish to 127\.0\.0\.1:\d+\/ exchange sendtest routing key pbx1\.LOCAL_USER\.call\.hangup/);
+    expect(r.stdout).toMatch(/-> confirmed by the broker in \d+ ms/);
+    await until(() => consumer.messages.length === 1, 10_000, 'the sample message');
+    expect(consumer.messages[0].routingKey).toBe('pbx1.LOCAL_USER.call.hangup');
+    // a refused one says why and exits 1
+    const bad = writeConfig(`${asteriskPbxYaml(1, TRUNKS)}
+amqp:
+${sinkYaml('sendtest', broker.url.replace('guest:guest', 'guest:nope'))}`);
+    const f = spawnSync(process.execPath, [CLI, 'send-test', '--config', bad, '--webhook', 'bus'], { encoding: 'utf8', env: { ...process.env, AMI_SECRET: SECRET }, timeout: 30_000 });
+    expect(f.status).toBe(1);
+    expect(f.stdout).toMatch(/-> failed: AMQP 127\.0\.0\.1:\d+\/: .*ACCESS_REFUSED/);
+  }, 60_000);
 });

@@ -75,7 +75,9 @@ export class AmqpSender {
       );
       return { at, ms: Math.round(performance.now() - t0), status: 200, retryAfter: null, error: null, snippet: null, aborted: null };
     } catch (err) {
-      const error = `AMQP ${link.state.broker}: ${describe(err)}`;
+      // a publish that waited for a refused connection: the broker's reason says more than the wait
+      const why = !link.state.connected && link.state.error ? `${link.state.error} (${describe(err)})` : describe(err);
+      const error = `AMQP ${link.state.broker}: ${why}`;
       return { at, ms: Math.round(performance.now() - t0), status: null, retryAfter: null, error, snippet: null, aborted: null };
     }
   }
@@ -120,7 +122,7 @@ export class AmqpSender {
       // a publish waits this long for a connection, then fails (and is retried by the schedule)
       acquireTimeout: wh.timeout_ms,
       retryLow: 500,
-      retryHigh: 30_000,
+      retryHigh: 10_000,
     });
     conn.on('connection', () => {
       state.connected = true;

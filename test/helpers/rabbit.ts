@@ -19,6 +19,7 @@ export interface Rabbit {
   url: string;
   start(): void;
   stop(): void;
+  shutdown(): void;
 }
 
 let nextPort = 25700;
@@ -42,6 +43,9 @@ export function rabbit(): Rabbit {
     RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
     RABBITMQ_PID_FILE: join(dir, 'pid'),
     RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq'),
+    // loopback only: Erlang's port mapper and the node's distribution port too
+    ERL_EPMD_ADDRESS: '127.0.0.1',
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
   };
   const ctl = (args: string[], timeoutMs = 90_000) => spawnSync(join(BIN, 'rabbitmqctl'), ['-n', node, ...args], { env, encoding: 'utf8', timeout: timeoutMs });
   return {
@@ -56,6 +60,11 @@ export function rabbit(): Rabbit {
     stop() {
       // with the pid file, stop returns once the process is gone
       ctl(['stop', join(dir, 'pid')], 60_000);
+    },
+    /** stop, and Erlang's port mapper with it (nothing left listening) */
+    shutdown() {
+      this.stop();
+      spawnSync('epmd', ['-kill'], { env, timeout: 10_000 });
     },
   };
 }
