@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { benchE2e } from './e2e.js';
 import { benchKill } from './kill.js';
+import { benchAmqp } from './amqp.js';
 import { memoryChild } from './memory.js';
 import { benchAmi, benchEsl } from './parse.js';
 
@@ -29,6 +30,7 @@ const SIZES = {
     esl: { messages: 3_000, oursPasses: 5, peerPasses: 3 },
     e2e: { messages: 100_000, latencyMessages: 5_000, rate: 1000, timeoutMs: 60_000, sustained: { eventsPerSec: 1000, seconds: 120, webhooks: 3 } },
     kill: { kills: 20, events: 3_000, timeoutMs: 60_000 },
+    amqp: 20_000,
     memory: [10_000, 100_000, 1_000_000] as const,
   },
   smoke: {
@@ -36,6 +38,7 @@ const SIZES = {
     esl: { messages: 200, oursPasses: 1, peerPasses: 1 },
     e2e: { messages: 4_000, latencyMessages: 600, rate: 1000, timeoutMs: 30_000, sustained: { eventsPerSec: 200, seconds: 3, webhooks: 3 } },
     kill: { kills: 2, events: 300, timeoutMs: 30_000 },
+    amqp: 500,
     memory: [1_000, 2_000, 10_000] as const,
   },
 };
@@ -65,7 +68,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const results: Record<string, unknown> = {};
 
-  say('1/7 AMI parse + translate + track vs asterisk-manager ...');
+  say('1/8 AMI parse + translate + track vs asterisk-manager ...');
   const ami = await benchAmi(size.ami);
   results.ami = ami;
   rows.push({
@@ -77,7 +80,7 @@ async function main(): Promise<void> {
     met: ami.ratio >= 15,
   });
 
-  say('2/7 ESL parse + translate + track vs modesl ...');
+  say('2/8 ESL parse + translate + track vs modesl ...');
   const esl = await benchEsl(size.esl);
   results.esl = esl;
   rows.push(
@@ -93,7 +96,7 @@ async function main(): Promise<void> {
       : { name: '2. ESL parse+translate+track', result: 'not run: no ESL framer/translator yet', reference: '-', ratio: '-', target: '>= 8x', met: null },
   );
 
-  say('3/7 + 4/7 + 6/7 end to end: fake PBX -> daemon (durable outbox) -> receiver; 1 and 3 webhooks, latency at a fixed rate, then sustained ...');
+  say('3/8 + 4/8 + 6/8 end to end: fake PBX -> daemon (durable outbox) -> receiver; 1 and 3 webhooks, latency at a fixed rate, then sustained ...');
   const e2e = await benchE2e(size.e2e);
   results.e2e = e2e;
   for (const [t, n] of [[e2e.throughput, 1], [e2e.throughput3, 3]] as const) {
@@ -126,7 +129,7 @@ async function main(): Promise<void> {
     met: su.deliveries === su.owed && su.outboxPeak < 500 && su.p99 < 1000 && rssFlat && su.failed === 0,
   });
 
-  say('5/7 memory (child process with --expose-gc) ...');
+  say('5/8 memory (child process with --expose-gc) ...');
   const [open, small, large] = size.memory;
   const mem = await memoryChild(open, small, large);
   results.memory = mem;
@@ -158,7 +161,7 @@ async function main(): Promise<void> {
     met: big64k.heapPerCallKiB <= 1.5 * Math.max(1, small512.heapPerCallKiB),
   });
 
-  say('7/7 kill window: SIGKILL the moment /metrics counts N events, store counted ...');
+  say('7/8 kill window: SIGKILL the moment /metrics counts N events, store counted ...');
   const kill = await benchKill(size.kill);
   results.kill = kill;
   rows.push({
@@ -169,6 +172,22 @@ async function main(): Promise<void> {
     target: '0 lost per kill',
     met: kill.totalLost === 0,
   });
+
+  say('8/8 publishing to RabbitMQ: the amqp sink vs raw amqplib with confirms ...');
+  const amqp = await benchAmqp(size.amqp);
+  results.amqp = amqp;
+  rows.push(
+    amqp
+      ? {
+          name: `8. RabbitMQ publish with confirms, ${k(amqp.messages)} messages`,
+          result: `${k(amqp.oursPerSec)} messages/s`,
+          reference: `amqplib confirm channel ${k(amqp.amqplibPerSec)}/s`,
+          ratio: x(amqp.ratio),
+          target: 'reported (no target set)',
+          met: null,
+        }
+      : { name: '8. RabbitMQ publish', result: 'not run: rabbitmq-server not installed', reference: '-', ratio: '-', target: '-', met: null },
+  );
 
   const seconds = (Date.now() - started) / 1000;
   const env = `node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, load ${os.loadavg()[0].toFixed(1)}`;

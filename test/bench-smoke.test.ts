@@ -1,5 +1,5 @@
 /**
- * CI smoke run of the benchmarks (`node dist/bench/run.js --smoke`): proves all seven still
+ * CI smoke run of the benchmarks (`node dist/bench/run.js --smoke`): proves all eight still
  * run end to end on loopback and report a result. No timing is asserted (the machine is
  * shared and noisy); only that each benchmark produced its numbers and that every webhook
  * the daemon owed arrived (the e2e run fails otherwise) and no finished call was kept.
@@ -25,7 +25,7 @@ function ensureBuilt(): void {
 }
 
 describe('npm run bench -- --smoke', () => {
-  it('prints all seven results and writes them as JSON', async () => {
+  it('prints all eight results and writes them as JSON', async () => {
     ensureBuilt();
     const json = join(tmpdir(), `callhook-bench-smoke-${process.pid}.json`);
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
@@ -35,11 +35,11 @@ describe('npm run bench -- --smoke', () => {
     });
     expect(stderr).not.toContain('bench failed');
     expect(code).toBe(0);
-    for (const row of ['1. AMI', '2. ESL', '3. end to end, 1 webhook', '3. end to end, 3 webhooks', '4. latency', '5a. memory', '5b. RSS', '5c. heap per open call', '6. sustained', '7. kill window']) expect(stdout).toContain(row);
+    for (const row of ['1. AMI', '2. ESL', '3. end to end, 1 webhook', '3. end to end, 3 webhooks', '4. latency', '5a. memory', '5b. RSS', '5c. heap per open call', '6. sustained', '7. kill window', '8. RabbitMQ publish']) expect(stdout).toContain(row);
 
     const out = JSON.parse(readFileSync(json, 'utf8'));
     rmSync(json, { force: true });
-    expect(out.rows).toHaveLength(10);
+    expect(out.rows).toHaveLength(11);
     expect(out.results.memory.readSizes.map((r: { readSize: number }) => r.readSize)).toEqual([512, 4096, 65_536]);
     expect(out.results.ami.oursPerSec).toBeGreaterThan(0);
     expect(out.results.ami.peerPerSec).toBeGreaterThan(0);
