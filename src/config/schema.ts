@@ -116,32 +116,52 @@ const filterSchema = z
   })
   .describe('Only events matching every given key are sent; a key matches when any list entry does');
 
+/** What a webhook and an amqp sink share: which events, in what payload, signed how, retried when. */
+const sinkFields = {
+  events: z.array(z.enum([...EVENT_NAMES, '*'])).min(1, { error: 'must list at least one event (or "*")' })
+    .describe('Event names to send, or ["*"] for all'),
+  filter: filterSchema.nullable().optional(),
+  format: z.enum(WEBHOOK_FORMATS).default('default').describe('Payload format'),
+  template: nonEmpty.optional().describe('Body template with {{field}} or #field# tags (format: template only)'),
+  token: nonEmpty.optional().describe('Shared key sent in the payload where the format has one'),
+  token_file: nonEmpty.optional().describe('File holding the token (trimmed)'),
+  signing_secret: signingSecret.optional()
+    .describe('Standard Webhooks signing secret: whsec_ + base64 of 24..64 random bytes'),
+  signing_secret_file: nonEmpty.optional().describe('File holding the signing secret (trimmed)'),
+  retry: z
+    .strictObject({
+      schedule: z.array(duration).min(1, { error: 'must have at least one delay' })
+        .prefault(DEFAULT_RETRY_SCHEDULE).describe('Delays before each attempt; its length is the number of attempts'),
+    })
+    .prefault({}),
+  enabled: z.boolean().default(true),
+};
+
+/** the resolved fields both kinds share */
+function sinkOutput(w: z.output<z.ZodObject<typeof sinkFields>> & { name: string; timeout: number }) {
+  return {
+    events: w.events,
+    filter: w.filter ?? null,
+    format: w.format,
+    template: w.template ?? null,
+    token: w.token ?? null,
+    signing_secret: w.signing_secret ?? null,
+    timeout_ms: w.timeout,
+    retry: { schedule_ms: w.retry.schedule },
+    enabled: w.enabled,
+  };
+}
+
 const webhookSchema = z
   .strictObject({
     name: name.describe('Unique webhook name (logs, metrics, delivery records)'),
     url: nonEmpty.describe('https URL (http only for loopback hosts or with allow_http); may hold {{field}} tags'),
     method: z.enum(['POST', 'GET']).default('POST').describe('GET sends the fields as query parameters'),
-    events: z.array(z.enum([...EVENT_NAMES, '*'])).min(1, { error: 'must list at least one event (or "*")' })
-      .describe('Event names to send, or ["*"] for all'),
-    filter: filterSchema.nullable().optional(),
-    format: z.enum(WEBHOOK_FORMATS).default('default').describe('Payload format'),
-    template: nonEmpty.optional().describe('Body template with {{field}} or #field# tags (format: template only)'),
-    token: nonEmpty.optional().describe('Shared key sent in the payload where the format has one'),
-    token_file: nonEmpty.optional().describe('File holding the token (trimmed)'),
-    signing_secret: signingSecret.optional()
-      .describe('Standard Webhooks signing secret: whsec_ + base64 of 24..64 random bytes'),
-    signing_secret_file: nonEmpty.optional().describe('File holding the signing secret (trimmed)'),
+    ...sinkFields,
     headers: z.record(z.string().regex(HEADER_NAME, { error: 'not a valid HTTP header name' }), z.string())
       .default({}).describe('Extra HTTP headers; ${ENV} allowed in values'),
     timeout: duration.prefault('5s').describe('Per-attempt HTTP timeout'),
-    retry: z
-      .strictObject({
-        schedule: z.array(duration).min(1, { error: 'must have at least one delay' })
-          .prefault(DEFAULT_RETRY_SCHEDULE).describe('Delays before each attempt; its length is the number of attempts'),
-      })
-      .prefault({}),
     allow_http: z.boolean().default(false).describe('Allow plain http to a non-loopback host'),
-    enabled: z.boolean().default(true),
   })
   .transform((w) => ({
     name: w.name,
@@ -149,17 +169,9 @@ const webhookSchema = z
     url: w.url,
     exchange: null,
     method: w.method,
-    events: w.events,
-    filter: w.filter ?? null,
-    format: w.format,
-    template: w.template ?? null,
-    token: w.token ?? null,
-    signing_secret: w.signing_secret ?? null,
+    ...sinkOutput(w),
     headers: w.headers,
-    timeout_ms: w.timeout,
-    retry: { schedule_ms: w.retry.schedule },
     allow_http: w.allow_http,
-    enabled: w.enabled,
   }));
 
 /** An AMQP 0-9-1 broker (RabbitMQ) sink: the same routing, formats and delivery guarantees as a webhook. */
@@ -168,24 +180,9 @@ const amqpSchema = z
     name: name.describe('Unique sink name (logs, metrics, delivery records; shared with webhooks)'),
     url: nonEmpty.describe('amqps://user:password@host:port/vhost (amqp:// only to a loopback host or with allow_plain); ${ENV} allowed'),
     exchange: nonEmpty.default('callhook').describe('Topic exchange (declared durable) published to; routing key <pbx>.<context>.<event_name>'),
-    events: z.array(z.enum([...EVENT_NAMES, '*'])).min(1, { error: 'must list at least one event (or "*")' })
-      .describe('Event names to publish, or ["*"] for all'),
-    filter: filterSchema.nullable().optional(),
-    format: z.enum(WEBHOOK_FORMATS).default('default').describe('Payload format'),
-    template: nonEmpty.optional().describe('Body template (format: template only)'),
-    token: nonEmpty.optional().describe('Shared key sent in the payload where the format has one'),
-    token_file: nonEmpty.optional().describe('File holding the token (trimmed)'),
-    signing_secret: signingSecret.optional().describe('Standard Webhooks signing secret: webhook-* headers on each message'),
-    signing_secret_file: nonEmpty.optional().describe('File holding the signing secret (trimmed)'),
+    ...sinkFields,
     timeout: duration.prefault('5s').describe('How long one publish may wait for the broker (connection and confirm)'),
-    retry: z
-      .strictObject({
-        schedule: z.array(duration).min(1, { error: 'must have at least one delay' })
-          .prefault(DEFAULT_RETRY_SCHEDULE).describe('Delays before each attempt; its length is the number of attempts'),
-      })
-      .prefault({}),
     allow_plain: z.boolean().default(false).describe('Allow amqp:// (no TLS) to a non-loopback host'),
-    enabled: z.boolean().default(true),
   })
   .superRefine((a, ctx) => {
     let u: URL;
@@ -207,17 +204,9 @@ const amqpSchema = z
     url: a.url,
     exchange: a.exchange,
     method: 'POST' as const,
-    events: a.events,
-    filter: a.filter ?? null,
-    format: a.format,
-    template: a.template ?? null,
-    token: a.token ?? null,
-    signing_secret: a.signing_secret ?? null,
+    ...sinkOutput(a),
     headers: {},
-    timeout_ms: a.timeout,
-    retry: { schedule_ms: a.retry.schedule },
     allow_http: a.allow_plain,
-    enabled: a.enabled,
   }));
 
 /** The whole file. Parsing yields the resolved Config minus `file`. */

@@ -63,3 +63,18 @@ export function everyLegEndsOnce(all: CallEvent[]): Map<string, CallEvent[]> {
   }
   return byCall;
 }
+
+/**
+ * (both PBXes) the three calls of the daemon-crash test: each leg begins and ends once, each
+ * call reports once; A (agent1) and B (agent2) ended while callhook was down (reconciled
+ * hangups), C (agent2 again) while it was up
+ */
+export function crashedCallsSeen(all: CallEvent[], agent1: string, agent2: string): void {
+  const byCall = everyLegEndsOnce(all);
+  expect(byCall.size).toBe(3);
+  const answeredBy = [...byCall.values()].map((evs) => evs.find((e) => e.event_name === 'call.reporting')!.reporting!.answered_by).sort();
+  expect(answeredBy).toEqual([agent1, agent2, agent2]);
+  const hangups = [...byCall.values()].flatMap((evs) => evs.filter((e) => e.event_name === 'call.hangup'));
+  expect(hangups.filter((e) => e.signal.reconciled).length).toBe(2);
+  expect(hangups.filter((e) => !e.signal.reconciled).map((e) => e.endpoint)).toEqual([agent2]);
+}
