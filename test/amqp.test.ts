@@ -253,4 +253,29 @@ ${sinkYaml('sendtest', broker.url.replace('guest:guest', 'guest:nope'))}`);
     expect(f.status).toBe(1);
     expect(f.stdout).toMatch(/-> failed: AMQP 127\.0\.0\.1:\d+\/: .*ACCESS_REFUSED/);
   }, 60_000);
+
+  it('callhook deliveries and replay work on an amqp sink as on a webhook', async () => {
+    ami = await startAmiReplayServer({ captures: captures().slice(0, 1), secret: SECRET, pace: 'instant' });
+    cleanup.push(() => ami.close());
+    const consumer = await consume(broker.url, 'replayed', '#');
+    cleanup.push(() => consumer.close());
+    const dir = tempDir();
+    const file = daemonConfig(ami.port, dir, sinkYaml('replayed'));
+    await start(file);
+    await ami.done;
+    await until(() => delivered(dir) && consumer.messages.length >= storeRows(dir).length, 30_000, 'the call on the bus');
+    const n = storeRows(dir).length;
+    const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args, '--config', file], { encoding: 'utf8', env: { ...process.env, AMI_SECRET: SECRET }, timeout: 30_000 });
+    const list = cli(['deliveries', '--webhook', 'bus', '--json', '--limit', '1000']);
+    expect(list.status, list.stderr).toBe(0);
+    const rows = list.stdout.trim().split('\n').map((l) => JSON.parse(l) as { url: string; status: string });
+    expect(rows).toHaveLength(n);
+    expect(rows.every((r) => r.status === 'delivered' && /^pbx1\.[A-Z_]+\.[a-z_.]+$/.test(r.url))).toBe(true); // the routing key
+    const again = cli(['replay', '--webhook', 'bus', '--since', '1h']);
+    expect(again.stdout).toBe(`re-queued ${n} deliveries for bus\n`);
+    // the running daemon notices and publishes them again, same ids
+    await until(() => consumer.messages.length >= 2 * n, 30_000, 'the replayed messages');
+    const ids = consumer.messages.map((m) => String(m.properties.messageId));
+    expect(new Set(ids.slice(n))).toEqual(new Set(ids.slice(0, n)));
+  }, 60_000);
 });

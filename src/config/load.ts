@@ -80,7 +80,8 @@ export function loadStoreSettings(file: string, env: NodeJS.ProcessEnv = process
   if (!storage.success) {
     throw new ConfigError(storage.error.issues.map((i) => `${file}: storage${i.path.length ? '.' + i.path.join('.') : ''}: ${i.message}`));
   }
-  const hooks = Array.isArray(raw.webhooks) ? raw.webhooks : [];
+  // webhooks and amqp sinks: one namespace of delivery targets
+  const hooks = [raw.webhooks, raw.amqp].flatMap((list) => (Array.isArray(list) ? list : []));
   const webhooks = hooks.flatMap((w) => (typeof w === 'object' && w !== null && typeof (w as { name?: unknown }).name === 'string' ? [(w as { name: string }).name] : []));
   return { storagePath: storage.data.path, webhooks };
 }
