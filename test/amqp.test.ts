@@ -145,6 +145,7 @@ describe.skipIf(!RABBIT_AVAILABLE)('amqp sink on a real RabbitMQ', () => {
     expect(new Set(msgs.map((m) => m.properties.messageId))).toEqual(new Set(rows.map((r) => r.event_id)));
     inCallOrder(msgs);
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/^callhook_amqp_connected\{sink="bus"\} 1$/m);
   }, 200_000);
 
   it('SIGKILL mid-stream: every committed event reaches the broker after the restart', async () => {
@@ -182,6 +183,7 @@ describe.skipIf(!RABBIT_AVAILABLE)('amqp sink on a real RabbitMQ', () => {
     const body = (await r.json()) as { amqp: Array<{ name: string; connected: boolean; error: string }> };
     expect(body.amqp[0]).toMatchObject({ name: 'bus', connected: false });
     expect(body.amqp[0].error).toMatch(reason);
+    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/^callhook_amqp_connected\{sink="bus"\} 0$/m);
     // the events wait in the store; the process is alive
     await ami.done;
     await until(() => storeRows(dir).length > 0, 10_000, 'events stored');
