@@ -8,7 +8,7 @@
 # Layout:
 #   /opt/callhook                  code: dist/, node_modules/ (production only), package.json, docs/, demo/
 #   /usr/local/bin/callhook        the command line (run, check, deliveries, replay, send-test, ...)
-#   /etc/callhook/callhook.yaml    configuration: copied from config/callhook.example.yaml if absent
+#   /etc/callhook/callhook.yaml    configuration: a minimal one if absent (every option: config/callhook.example.yaml)
 #   /etc/callhook/callhook.env     optional KEY=value lines for ${KEY} in the YAML (created if absent)
 #   /etc/callhook/*.secret         secrets for secret_file: (root:callhook 0640)
 #   /var/lib/callhook              the durable outbox (systemd StateDirectory=)
@@ -49,20 +49,18 @@ node_major="$(node -p 'process.versions.node.split(".")[0]')"
 [ "$node_major" -ge 20 ] || die "Node.js >= 20 is needed, this is $(node --version)"
 node_bin="$(command -v node)"
 
-say "building in $src"
-cd "$src"
-npm ci --no-audit --no-fund
-npm run build
-
-say "installing the code in $opt"
+# Everything is built in a staging copy: the checkout is only read (no root-owned
+# node_modules/ or dist/ left in it), and npm ci runs once; the dev dependencies are then
+# pruned, so the native module is compiled once.
+say "building in a staging copy of $src"
 stage="$(mktemp -d "${TMPDIR:-/tmp}/callhook-install.XXXXXX")"
 trap 'rm -rf "$stage"' EXIT
 chmod 0755 "$stage" # mktemp makes it 0700: the service user must read the code
-cp -a dist package.json package-lock.json "$stage/"
-for d in config schema systemd docs demo; do [ -d "$d" ] && cp -a "$d" "$stage/"; done
-[ -f README.md ] && cp README.md "$stage/"
-rm -rf "$stage/dist/test" "$stage/dist/bench"
-(cd "$stage" && npm ci --omit=dev --no-audit --no-fund)
+(cd "$src" && tar --exclude=./node_modules --exclude=./dist --exclude=./.git -cf - .) | tar -C "$stage" -xf -
+(cd "$stage" && npm ci --no-audit --no-fund && npm run build && npm prune --omit=dev --no-audit --no-fund)
+rm -rf "$stage/dist/test" "$stage/dist/bench" "$stage/src" "$stage/test" "$stage/bench" "$stage/tsconfig.json"
+
+say "installing the code in $opt"
 chmod 0755 "$stage/dist/src/cli.js"
 mkdir -p "$(dirname "$opt")"
 rm -rf "$opt.new"
@@ -86,11 +84,28 @@ group=callhook
 [ -n "$root" ] && group="$(id -gn)"
 install -d -m 0750 -o root -g "$group" "$etc" 2>/dev/null || install -d -m 0750 "$etc"
 if [ ! -e "$etc/callhook.yaml" ]; then
-  install -m 0640 -o root -g "$group" config/callhook.example.yaml "$etc/callhook.yaml" 2>/dev/null ||
-    install -m 0640 config/callhook.example.yaml "$etc/callhook.yaml"
-  # the installed copy points editors at the installed schema
-  sed -i 's#^\# yaml-language-server: \$schema=.*#\# yaml-language-server: $schema=/opt/callhook/schema/callhook.schema.json#' "$etc/callhook.yaml"
-  echo "    created $etc/callhook.yaml from the example: edit it for your PBX and webhooks"
+  # a minimal live config: the local Asterisk, no receivers yet (the full example with every
+  # option is /opt/callhook/config/callhook.example.yaml)
+  cat >"$stage/callhook.yaml" <<'EOF'
+# yaml-language-server: $schema=/opt/callhook/schema/callhook.schema.json
+# callhook: the PBX to watch and where its call events go. Every option, with comments:
+# /opt/callhook/config/callhook.example.yaml; the guide: /opt/callhook/docs/operations.md
+pbx:
+  - name: pbx1
+    type: asterisk              # or freeswitch (then no username; port 8021)
+    host: 127.0.0.1
+    username: callhook          # the [callhook] user of /etc/asterisk/manager.conf
+    secret: ${AMI_SECRET}       # set in /etc/callhook/callhook.env
+    trunks: ["PJSIP/trunk*"]    # channel globs of your carrier legs
+webhooks: []                    # add receivers here, e.g.
+#  - name: crm
+#    url: https://crm.example.com/hooks/callhook
+#    events: ["*"]
+#    signing_secret: ${CRM_SIGNING_SECRET}
+EOF
+  install -m 0640 -o root -g "$group" "$stage/callhook.yaml" "$etc/callhook.yaml" 2>/dev/null ||
+    install -m 0640 "$stage/callhook.yaml" "$etc/callhook.yaml"
+  echo "    created $etc/callhook.yaml (minimal): set your PBX, trunks and webhooks"
 else
   echo "    kept $etc/callhook.yaml"
 fi
@@ -98,7 +113,7 @@ if [ ! -e "$etc/callhook.env" ]; then
   cat >"$etc/callhook.env" <<'EOF'
 # KEY=value lines, read by systemd (EnvironmentFile=) for ${KEY} references in callhook.yaml.
 # root:callhook 0640. Example:
-# AMI_SECRET=change-me
+AMI_SECRET=
 # CRM_SIGNING_SECRET=whsec_...
 EOF
   chmod 0640 "$etc/callhook.env"
@@ -111,6 +126,10 @@ sed "s#^ExecStart=/usr/bin/node #ExecStart=$node_bin #" systemd/callhook.service
 chmod 0644 "$unitdir/callhook.service"
 [ "$node_bin" = /usr/bin/node ] || echo "    node is $node_bin: ExecStart= points there"
 
+if [ "$systemd" = 1 ] && ! { command -v systemctl >/dev/null && [ -d /run/systemd/system ]; }; then
+  echo "    no systemd on this host: the unit is in place, not enabled (run callhook run --config $etc/callhook.yaml yourself)"
+  systemd=0
+fi
 if [ "$systemd" = 1 ] && [ -z "$root" ]; then
   systemctl daemon-reload
   systemctl enable callhook.service
