@@ -65,10 +65,14 @@ export class Pipeline {
     }
   }
 
-  /** calls in progress from the store (a restart): returns how many, by PBX */
+  /** calls in progress from the store (a restart), logged by PBX */
   private restore(rows: Array<{ pbx: string; key: string; state: string }>): void {
     const byPbx = new Map<string, Array<{ key: string; state: string }>>();
-    for (const r of rows) byPbx.set(r.pbx, [...(byPbx.get(r.pbx) ?? []), r]);
+    for (const r of rows) {
+      const list = byPbx.get(r.pbx);
+      if (list) list.push(r);
+      else byPbx.set(r.pbx, [r]);
+    }
     for (const [pbx, list] of byPbx) {
       const tracker = this.trackers.get(pbx);
       if (!tracker) continue;

@@ -8,8 +8,8 @@
  *   limits bound the total; see DispatcherOptions).
  * - The store is the truth; a lane keeps its next rows in memory (up to LANE_ROWS each,
  *   MEMORY_ROWS over all lanes: beyond that they wait in the store and are read back in
- *   order), and each attempt's outcome is written with the others of its event-loop turn
- *   in one transaction. Rows re-queued by another process (`callhook replay`) are noticed
+ *   order), and attempt outcomes are written together (Outbox.recordAttempt: one
+ *   transaction per ATTEMPT_WRITE_MS). Rows re-queued by another process (`callhook replay`) are noticed
  *   through SQLite's data_version, polled every second, and the lanes read back.
  * - Each delivery goes to the URL stored with it (rendered from the webhook's URL template).
  * - Each endpoint origin has an undici Pool (redirects are never followed: a 3xx is a
