@@ -280,4 +280,30 @@ ${sinkYaml('sendtest', broker.url.replace('guest:guest', 'guest:nope'))}`);
     const ids = consumer.messages.map((m) => String(m.properties.messageId));
     expect(new Set(ids.slice(n))).toEqual(new Set(ids.slice(0, n)));
   }, 60_000);
+
+  it('filter, format, token and enabled apply to an amqp sink as to a webhook', async () => {
+    ami = await startAmiReplayServer({ captures: captures(), secret: SECRET, pace: 'instant' });
+    cleanup.push(() => ami.close());
+    const consumer = await consume(broker.url, 'shaped', '#');
+    cleanup.push(() => consumer.close());
+    const off = await consume(broker.url, 'off', '#');
+    cleanup.push(() => off.close());
+    const dir = tempDir();
+    await start(daemonConfig(ami.port, dir, `${sinkYaml('shaped', broker.url, '    format: voiso\n    token: shared-key\n    filter: {context: [LOCAL_USER]}\n')}  - name: off
+    url: ${broker.url}
+    exchange: off
+    events: ["*"]
+    enabled: false
+`));
+    await ami.done;
+    await until(() => delivered(dir) && consumer.messages.length >= storeRows(dir).length, 30_000, 'the filtered, shaped messages');
+    expect(consumer.messages.length).toBeGreaterThan(0);
+    for (const m of consumer.messages) {
+      expect(m.routingKey).toMatch(/^pbx1\.LOCAL_USER\./); // the filter
+      const body = JSON.parse(m.body) as { name: string; event: string; key: string };
+      expect(Object.keys(body)).toEqual(expect.arrayContaining(['name', 'event', 'entity', 'timestamp', 'key', 'payload'])); // the voiso envelope
+      expect(body.key).toBe('shared-key'); // the token
+    }
+    expect(off.messages).toEqual([]); // a disabled sink gets nothing
+  }, 60_000);
 });
