@@ -159,12 +159,15 @@ describe('daemon end to end against an ESL endpoint replaying the real FreeSWITC
     const frames = eventFrames([eslCapture(file)]);
     const firstHangup = frames.findIndex((f) => f.event?.['Event-Name'] === 'CHANNEL_HANGUP');
     expect(firstHangup).toBeGreaterThan(0);
-    // the PBX reports no live channel: at the first login (true) and after the drop (the call ended meanwhile)
-    const esl = await replay([file], { showChannels: () => '{"row_count":0}' });
+    // after the drop the PBX reports no live channel: the call ended meanwhile. (At the first
+    // login it reports what it has: events may reach the daemon before its show-channels reply.)
+    let dropped = false;
+    const esl = await replay([file], { showChannels: (atPosition) => (dropped ? '{"row_count":0}' : atPosition) });
     esl.pauseAt(firstHangup);
     const { receiver, daemon } = await setup(esl.port);
     await until(() => bodies(receiver).some((e) => e.event_name === 'call.connected'), 10_000, 'call.connected');
     const droppedAt = Date.now();
+    dropped = true;
     esl.dropClients();
     await until(() => bodies(receiver).some((e) => e.event_name === 'call.reporting'), 10_000, 'call.reporting after resync');
     const reconnectedAt = Date.now();

@@ -25,8 +25,8 @@ export interface EslReplayOptions {
   /** recorded pace speed-up factor (default 1) */
   speed?: number;
   port?: number;
-  /** override the `api show channels as json` body */
-  showChannels?: () => string;
+  /** override the `api show channels as json` body; given the body the replay position implies */
+  showChannels?: (atPosition: string) => string;
 }
 
 export interface EslReplayServer {
@@ -126,7 +126,11 @@ export async function startEslReplayServer(opts: EslReplayOptions): Promise<EslR
   }
 
   function showChannels(): string {
-    if (opts.showChannels) return opts.showChannels();
+    const body = channelsAtPosition();
+    return opts.showChannels ? opts.showChannels(body) : body;
+  }
+
+  function channelsAtPosition(): string {
     const rows = [...live.values()].map((e) => ({
       uuid: e['Unique-ID'],
       direction: e['Call-Direction'] ?? '',
