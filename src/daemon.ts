@@ -98,7 +98,7 @@ export class Daemon {
       this.metrics.countRenderError(webhook);
       this.logRenderError(err, webhook, ev);
     };
-    this.pipeline = new Pipeline(config, this.dispatcher, logger, { onEvent, onRenderError, state: this.outbox });
+    this.pipeline = new Pipeline(config, this.dispatcher, logger, { onEvent, onRenderError, state: this.outbox, history: this.outbox });
     this.summary = new SummaryReporter(logger, () => this.summarySample(), opts.summaryIntervalMs ?? SUMMARY_MS);
   }
 
@@ -242,6 +242,18 @@ export class Daemon {
         return this.calls();
       },
       sinks: () => this.dispatcher.sinkStates(),
+      web: {
+        version: this.version,
+        userAgent: `callhook/${this.version}`,
+        liveCalls: () => {
+          this.outbox.flush();
+          return this.calls();
+        },
+        recentCalls: (limit) => this.outbox.recentCalls(limit),
+        callEvents: (key) => this.outbox.callEvents(key),
+        callDeliveries: (key) => this.outbox.callDeliveries(key),
+        webhooks: () => this.config.webhooks,
+      },
     };
   }
 

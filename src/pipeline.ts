@@ -9,7 +9,7 @@ import type { Signal } from './calls/signals.js';
 import { CallTracker, type TrackerOptions } from './calls/tracker.js';
 import type { Config, PbxConfig } from './config/types.js';
 import { globMatcher } from './util/glob.js';
-import { Router } from './hooks/router.js';
+import { Router, callKeyOf } from './hooks/router.js';
 import { compileRecordingTemplate, recordingUrlFor, type CompiledTemplate } from './hooks/template.js';
 import type { DeliverySink } from './delivery/types.js';
 
@@ -28,6 +28,8 @@ export interface PipelineHooks {
   onRenderError?: (err: unknown, webhook: string, ev: CallEvent) => void;
   /** the durable store of calls in progress (the daemon's outbox); none in simulate */
   state?: CallStateStore;
+  /** where each call's events are kept for the web view (the daemon's outbox) */
+  history?: { recordEvent(callKey: string, body: string): void };
 }
 
 function trackerOptions(pbx: PbxConfig, config: Pick<Config, 'calls'>): TrackerOptions {
@@ -167,6 +169,7 @@ export class Pipeline {
       }
     }
     this.hooks.onEvent?.(ev);
+    if (ev.call_id !== null) this.hooks.history?.recordEvent(callKeyOf(ev), JSON.stringify(ev));
     this.logger.debug({ event: ev.event_name, call_id: ev.call_id, leg_id: ev.leg_id, state: ev.state, context: ev.context }, 'call event');
     if (!this.sink || !this.router) return;
     const deliveries = this.router.route(ev);

@@ -87,6 +87,23 @@ describe('Outbox', () => {
     expect(rows[0].history).toHaveLength(1);
   });
 
+  it('keeps each call\'s events (the web view\'s history) until the call\'s last one is past retention', () => {
+    const dir = tempDir();
+    let now = 1000;
+    const outbox = new Outbox({ path: dir, retentionMs: 1000, now: () => now });
+    outbox.recordEvent('pbx1:old', '{"n":1}');
+    outbox.recordEvent('pbx1:long', '{"n":1}');
+    now = 2500;
+    outbox.recordEvent('pbx1:long', '{"n":2}');
+    outbox.recordEvent('pbx1:new', '{"n":1}');
+    expect(outbox.recentCalls().map((c) => [c.call_key, c.events])).toEqual([['pbx1:new', 1], ['pbx1:long', 2], ['pbx1:old', 1]]);
+    outbox.prune(3000);
+    // the old call is gone; the long one keeps its first event, older than the retention
+    expect(outbox.recentCalls().map((c) => c.call_key)).toEqual(['pbx1:new', 'pbx1:long']);
+    expect(outbox.callEvents('pbx1:long').map((r) => r.body)).toEqual(['{"n":1}', '{"n":2}']);
+    outbox.close();
+  });
+
   it('an unusable storage path is a StorageError naming the path and the problem', () => {
     const dir = tempDir();
     const file = join(dir, 'not-a-dir');

@@ -1,7 +1,7 @@
 /**
  * The daemon's HTTP endpoints off loopback: `check` refuses a non-loopback http.listen
- * without a token; with one, the running daemon warns at start, /metrics and /calls answer
- * 401 without the bearer token and 200 with it, and /readyz tells strangers only its status
+ * without a token; with one, the running daemon warns at start, /metrics, /calls and the web
+ * view answer 401 without the bearer token and 200 with it, and /readyz tells strangers only its status
  * (#12 point 4). Real daemon process, real HTTP requests.
  */
 import { spawnSync } from 'node:child_process';
@@ -37,12 +37,13 @@ it('with a token: a warning at start, 401 without it, 200 with it, /readyz statu
     const r = await request(`http://127.0.0.1:${port}${path}`, { headers: auth ? { authorization: auth } : {} });
     return { status: r.statusCode, body: await r.body.text() };
   };
-  for (const path of ['/metrics', '/calls', '/calls/x']) {
+  for (const path of ['/metrics', '/calls', '/calls/x', '/', '/view', '/view/call/pbx1%3A1.0']) {
     expect((await get(path)).status, path).toBe(401);
     expect((await get(path, 'Bearer wrong-token-wrong-token-00')).status, path).toBe(401);
   }
   expect((await get('/metrics', `Bearer ${TOKEN}`)).status).toBe(200);
   expect((await get('/calls', `Bearer ${TOKEN}`)).status).toBe(200);
+  expect((await get('/view', `Bearer ${TOKEN}`)).body).toContain('<h1>Calls</h1>');
   const stranger = await get('/readyz');
   expect(JSON.parse(stranger.body)).toEqual({ ready: false });
   expect(stranger.body).not.toContain('store');

@@ -6,23 +6,9 @@
  */
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
-import { StorageError, dbFileFor, describeStorageError, type AttemptRow, type DeliveryRow } from './outbox.js';
+import { CALL_MATCH, StorageError, dbFileFor, describeStorageError, queryDeliveries, type DeliveryWithAttempts, type ListOptions } from './outbox.js';
 
-export interface ListOptions {
-  /** a call key ("pbx1:1795268179.0") or a payload's call_id ("1795268179.0") */
-  callId?: string;
-  webhook?: string;
-  /** pending also matches failed (a pending delivery with failed attempts) */
-  status?: 'pending' | 'failed' | 'delivered' | 'dead';
-  /** epoch ms: only deliveries created at or after */
-  since?: number;
-  /** the newest N deliveries (default 100) */
-  limit?: number;
-}
-
-export interface DeliveryWithAttempts extends DeliveryRow {
-  history: AttemptRow[];
-}
+export type { DeliveryWithAttempts, ListOptions } from './outbox.js';
 
 export interface ReplayOptions {
   webhook: string;
@@ -32,13 +18,6 @@ export interface ReplayOptions {
   /** only dead deliveries */
   dead?: boolean;
 }
-
-/**
- * `--call ID` matches a delivery's call key ("pbx1:1795268179.0", as the CALL column shows it)
- * or the call_id of the payload alone ("1795268179.0"): the key is "<pbx name>:<call_id>".
- * Two parameters: the ID twice.
- */
-const CALL_MATCH = "(call_key = ? OR substr(call_key, instr(call_key, ':') + 1) = ?)";
 
 function openStore(dbPath: string, readonly: boolean): Database.Database {
   const file = dbFileFor(dbPath);
@@ -57,33 +36,7 @@ function openStore(dbPath: string, readonly: boolean): Database.Database {
 export function listDeliveries(dbPath: string, opts: ListOptions = {}): DeliveryWithAttempts[] {
   const db = openStore(dbPath, true);
   try {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (opts.callId !== undefined) {
-      where.push(CALL_MATCH);
-      args.push(opts.callId, opts.callId);
-    }
-    if (opts.webhook !== undefined) {
-      where.push('webhook = ?');
-      args.push(opts.webhook);
-    }
-    if (opts.status === 'pending') {
-      where.push("status IN ('pending', 'failed')");
-    } else if (opts.status !== undefined) {
-      where.push('status = ?');
-      args.push(opts.status);
-    }
-    if (opts.since !== undefined) {
-      where.push('created_at >= ?');
-      args.push(opts.since);
-    }
-    const sql = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
-    const rows = db.prepare(sql).all(...args, opts.limit ?? 100) as DeliveryRow[];
-    rows.reverse();
-    const attempts = db.prepare(
-      'SELECT delivery_id, attempt, at, status, ms, error, response FROM attempts WHERE delivery_id = ? ORDER BY id',
-    );
-    return rows.map((r) => ({ ...r, history: attempts.all(r.id) as AttemptRow[] }));
+    return queryDeliveries(db, opts);
   } finally {
     db.close();
   }

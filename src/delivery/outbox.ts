@@ -73,6 +73,79 @@ export interface AttemptRow {
 
 type Stamped = RenderedDelivery & { createdAt: number };
 
+export interface ListOptions {
+  /** a call key ("pbx1:1795268179.0") or a payload's call_id ("1795268179.0") */
+  callId?: string;
+  webhook?: string;
+  /** pending also matches failed (a pending delivery with failed attempts) */
+  status?: 'pending' | 'failed' | 'delivered' | 'dead';
+  /** epoch ms: only deliveries created at or after */
+  since?: number;
+  /** the newest N deliveries (default 100) */
+  limit?: number;
+}
+
+export interface DeliveryWithAttempts extends DeliveryRow {
+  history: AttemptRow[];
+}
+
+/**
+ * `--call ID` matches a delivery's call key ("pbx1:1795268179.0", as the CALL column shows it)
+ * or the call_id of the payload alone ("1795268179.0"): the key is "<pbx name>:<call_id>".
+ * Two parameters: the ID twice.
+ */
+export const CALL_MATCH = "(call_key = ? OR substr(call_key, instr(call_key, ':') + 1) = ?)";
+
+/** listDeliveries on an open database (the daemon's web view reads its own connection) */
+export function queryDeliveries(db: Database.Database, opts: ListOptions = {}): DeliveryWithAttempts[] {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  if (opts.callId !== undefined) {
+    where.push(CALL_MATCH);
+    args.push(opts.callId, opts.callId);
+  }
+  if (opts.webhook !== undefined) {
+    where.push('webhook = ?');
+    args.push(opts.webhook);
+  }
+  if (opts.status === 'pending') {
+    where.push("status IN ('pending', 'failed')");
+  } else if (opts.status !== undefined) {
+    where.push('status = ?');
+    args.push(opts.status);
+  }
+  if (opts.since !== undefined) {
+    where.push('created_at >= ?');
+    args.push(opts.since);
+  }
+  const sql = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+  const rows = db.prepare(sql).all(...args, opts.limit ?? 100) as DeliveryRow[];
+  rows.reverse();
+  const attempts = db.prepare(
+    'SELECT delivery_id, attempt, at, status, ms, error, response FROM attempts WHERE delivery_id = ? ORDER BY id',
+  );
+  return rows.map((r) => ({ ...r, history: attempts.all(r.id) as AttemptRow[] }));
+}
+
+
+/** One row of `call_events`: a call's canonical event as the tracker emitted it (the web view's timeline). */
+export interface CallEventRow {
+  id: number;
+  call_key: string;
+  /** when it was taken in (epoch ms, this host's clock) */
+  at: number;
+  /** the canonical event, JSON */
+  body: string;
+}
+
+/** a call in the history: its key and when callhook first and last took in one of its events */
+export interface RecentCall {
+  call_key: string;
+  first_at: number;
+  last_at: number;
+  events: number;
+}
+
 /** a row of the calls-in-progress state, written with the deliveries of the same turn (null state: delete) */
 export interface StateRow {
   pbx: string;
@@ -136,6 +209,13 @@ CREATE TABLE IF NOT EXISTS attempts (
   response    TEXT
 );
 CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts(delivery_id);
+CREATE TABLE IF NOT EXISTS call_events (
+  id       INTEGER PRIMARY KEY,
+  call_key TEXT NOT NULL,
+  at       INTEGER NOT NULL,
+  body     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS call_events_call ON call_events(call_key, id);
 CREATE TABLE IF NOT EXISTS call_state (
   pbx   TEXT NOT NULL,
   key   TEXT NOT NULL,
@@ -234,12 +314,14 @@ export class Outbox {
   private stateSource: (() => StateRow[]) | null = null;
   /** state rows taken but not yet written (a failed write) */
   private unwrittenState = new Map<string, StateRow>();
+  /** call events not yet written (the history), committed with the deliveries of the same turn */
+  private eventBatch: Array<{ callKey: string; at: number; body: string }> = [];
   /** attempt outcomes not yet written: one transaction takes every outcome of an event-loop turn */
   private attemptBatch: Array<{ id: number; attempt: AttemptRow; next: AttemptOutcome }> = [];
   private attemptTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly stmt: ReturnType<typeof prepare>;
-  private readonly insertBatch: (ds: Stamped[], state: StateRow[], attempts: Outcome[]) => DeliveryRow[];
+  private readonly insertBatch: (ds: Stamped[], state: StateRow[], attempts: Outcome[], events: Array<{ callKey: string; at: number; body: string }>) => DeliveryRow[];
   private readonly pruneTx: (before: number) => number;
 
   constructor(opts: OutboxOptions) {
@@ -257,7 +339,8 @@ export class Outbox {
     this.stmt = prepare(this.db);
     const s = this.stmt;
 
-    this.insertBatch = this.db.transaction((ds: Stamped[], state: StateRow[], attempts: Outcome[]) => {
+    this.insertBatch = this.db.transaction((ds: Stamped[], state: StateRow[], attempts: Outcome[], events: Array<{ callKey: string; at: number; body: string }>) => {
+      for (const e of events) s.insertEvent.run(e.callKey, e.at, e.body);
       for (const { id, attempt: a, next } of attempts) {
         s.insertAttempt.run(id, a.attempt, a.at, a.status, a.ms, a.error, a.response);
         s.updateAfterAttempt.run(
@@ -286,6 +369,7 @@ export class Outbox {
     });
 
     this.pruneTx = this.db.transaction((before: number) => {
+      s.pruneEvents.run(before);
       s.pruneAttempts.run(before);
       return s.pruneDeliveries.run(before).changes;
     });
@@ -316,6 +400,32 @@ export class Outbox {
     this.scheduleFlush();
   }
 
+  /** keeps a call's event in the history (the web view), committed with this turn's deliveries */
+  recordEvent(callKey: string, body: string): void {
+    if (this.closed) return;
+    this.eventBatch.push({ callKey, at: this.now(), body });
+    if (this.eventBatch.length >= BATCH_MAX) this.flush();
+    else this.scheduleFlush();
+  }
+
+  /** the calls most recently heard of, newest first (from the last `scan` history rows) */
+  recentCalls(limit = 100, scan = 20_000): RecentCall[] {
+    this.flush();
+    return this.stmt.recentCalls.all(scan, limit) as RecentCall[];
+  }
+
+  /** a call's deliveries (every webhook), oldest first, with their attempts */
+  callDeliveries(callKey: string, limit = 500): DeliveryWithAttempts[] {
+    this.flush();
+    return queryDeliveries(this.db, { callId: callKey, limit });
+  }
+
+  /** a call's history, in the order it was taken in */
+  callEvents(callKey: string): CallEventRow[] {
+    this.flush();
+    return this.stmt.callEvents.all(callKey) as CallEventRow[];
+  }
+
   /** appends to the current batch; committed when the current callback returns (or now if the batch is full) */
   enqueue(deliveries: RenderedDelivery[]): void {
     if (this.closed) throw new StorageError(`outbox ${this.file} is closed`, this.file);
@@ -343,18 +453,21 @@ export class Outbox {
   /** commits the batch now; returns the committed rows. A failed write keeps the batch and retries in 1 s. */
   flush(): DeliveryRow[] {
     for (const r of this.stateSource?.() ?? []) this.unwrittenState.set(`${r.pbx}\0${r.key}`, r);
-    if (this.batch.length === 0 && this.unwrittenState.size === 0 && this.attemptBatch.length === 0) return [];
+    if (this.batch.length === 0 && this.unwrittenState.size === 0 && this.attemptBatch.length === 0 && this.eventBatch.length === 0) return [];
     const ds = this.batch;
     const attempts = this.attemptBatch;
+    const events = this.eventBatch;
     this.batch = [];
     this.attemptBatch = [];
+    this.eventBatch = [];
     let rows: DeliveryRow[];
     try {
-      rows = this.insertBatch(ds, [...this.unwrittenState.values()], attempts);
+      rows = this.insertBatch(ds, [...this.unwrittenState.values()], attempts, events);
       this.unwrittenState.clear();
     } catch (err) {
       this.batch = ds.concat(this.batch);
       this.attemptBatch = attempts.concat(this.attemptBatch);
+      this.eventBatch = events.concat(this.eventBatch);
       this.logger?.error(
         { err: describeStorageError(err), file: this.file, batched: this.batch.length },
         'outbox write failed; keeping the batch in memory and retrying',
@@ -505,6 +618,17 @@ function prepare(db: Database.Database) {
     pruneAttempts: db.prepare(
       `DELETE FROM attempts WHERE delivery_id IN
          (SELECT id FROM deliveries WHERE status = 'delivered' AND delivered_at < ?)`,
+    ),
+    insertEvent: db.prepare('INSERT INTO call_events (call_key, at, body) VALUES (?, ?, ?)'),
+    callEvents: db.prepare('SELECT id, call_key, at, body FROM call_events WHERE call_key = ? ORDER BY id'),
+    recentCalls: db.prepare(
+      `SELECT call_key, MIN(at) AS first_at, MAX(at) AS last_at, COUNT(*) AS events, MAX(id) AS last_id
+         FROM (SELECT * FROM call_events ORDER BY id DESC LIMIT ?) GROUP BY call_key ORDER BY last_id DESC LIMIT ?`,
+    ),
+    // the history of calls last heard of before the retention (ids grow with time)
+    pruneEvents: db.prepare(
+      `DELETE FROM call_events WHERE call_key IN
+         (SELECT call_key FROM call_events GROUP BY call_key HAVING MAX(at) < ?)`,
     ),
     pruneDeliveries: db.prepare(`DELETE FROM deliveries WHERE status = 'delivered' AND delivered_at < ?`),
   };

@@ -7,12 +7,15 @@
  *   GET /metrics      Prometheus text (prom-client, the daemon's own registry)
  *   GET /calls        live calls: [{pbx, call_id, started_at, queue, legs: [...]}]
  *   GET /calls/:id    one of them, or 404
+ *   GET /view         the web view (HTML): recent and live calls, and per call its legs'
+ *                     states, timeline and deliveries with their attempts (web.ts)
+ *   GET /             redirects to /view
  *
  * Anything else is 404 (405 for other methods). A failing handler answers 500 and logs;
  * it never takes the daemon down.
  *
- * With http.token set (required when listen is not a loopback address), /metrics and /calls
- * answer 401 without `Authorization: Bearer <token>`, and /readyz gives only its status.
+ * With http.token set (required when listen is not a loopback address), /metrics, /calls and
+ * /view answer 401 without `Authorization: Bearer <token>`, and /readyz gives only its status.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
@@ -21,6 +24,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { SinkState } from '../delivery/amqp-sender.js';
 import { isLoopbackHost } from '../util/loopback.js';
+import { renderCall, renderCallList, type WebSource } from './web.js';
 
 export interface PbxState {
   name: string;
@@ -50,6 +54,8 @@ export interface ObservedDaemon {
   calls(): CallView[];
   /** the amqp sinks' broker connections (not ready while one is down) */
   sinks?(): SinkState[];
+  /** what the web view shows (none: /view is 404) */
+  web?: WebSource;
 }
 
 export interface Readiness {
@@ -118,7 +124,7 @@ export async function startObserveServer(listen: string, daemon: ObservedDaemon,
   const addr = server.address() as AddressInfo;
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${shownHost}:${addr.port}`;
-  logger.info({ url, listen }, `http server listening on ${url} (/healthz /readyz /metrics /calls)`);
+  logger.info({ url, listen }, `http server listening on ${url} (/healthz /readyz /metrics /calls, web view ${url}/view)`);
   if (!isLoopbackHost(host ?? '')) {
     logger.warn({ url, listen }, `http server on ${listen} is reachable from other hosts: /metrics and /calls need the bearer token (http.token)`);
   }
@@ -157,7 +163,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, d: ObservedDaem
   } else if (path === '/readyz') {
     const r = readiness(d);
     sendJson(res, r.ready ? 200 : 503, allowed ? r : { ready: r.ready });
-  } else if (!allowed && (path === '/metrics' || path === '/calls' || path.startsWith('/calls/'))) {
+  } else if (!allowed && (path === '/metrics' || path === '/calls' || path.startsWith('/calls/') || path === '/' || path === '/view' || path.startsWith('/view/'))) {
     res.setHeader('www-authenticate', 'Bearer realm="callhook"');
     sendJson(res, 401, { error: 'this needs Authorization: Bearer <http.token>' });
   } else if (path === '/metrics') {
@@ -176,9 +182,36 @@ async function handle(req: IncomingMessage, res: ServerResponse, d: ObservedDaem
     const call = d.calls().find((c) => c.call_id === id);
     if (call) sendJson(res, 200, call);
     else sendJson(res, 404, { error: `no live call ${id}` });
+  } else if (d.web && path === '/') {
+    res.writeHead(302, { location: '/view' }).end();
+  } else if (d.web && path === '/view') {
+    sendHtml(res, 200, renderCallList(d.web));
+  } else if (d.web && path.startsWith('/view/call/')) {
+    let key: string;
+    try {
+      key = decodeURIComponent(path.slice('/view/call/'.length));
+    } catch {
+      sendHtml(res, 400, '<!doctype html><title>bad call key</title><p>bad call key</p>');
+      return;
+    }
+    const html = renderCall(d.web, key);
+    sendHtml(res, html ? 200 : 404, html ?? `<!doctype html><title>no such call</title><p>No call ${escapeHtml(key)} in the store. <a href="/view">Calls</a></p>`);
   } else {
-    sendJson(res, 404, { error: 'not found', paths: ['/healthz', '/readyz', '/metrics', '/calls', '/calls/:id'] });
+    sendJson(res, 404, { error: 'not found', paths: ['/healthz', '/readyz', '/metrics', '/calls', '/calls/:id', '/view', '/view/call/:key'] });
   }
+}
+
+const escapeHtml = (v: string) => v.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function sendHtml(res: ServerResponse, status: number, html: string): void {
+  res.writeHead(status, {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    // nothing runs on these pages, and they are never framed
+    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+    'x-content-type-options': 'nosniff',
+  });
+  res.end(res.req.method === 'HEAD' ? undefined : html);
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
