@@ -13,6 +13,7 @@
 #   /etc/callhook/*.secret         secrets for secret_file: (root:callhook 0640)
 #   /var/lib/callhook              the durable outbox (systemd StateDirectory=)
 #   /etc/systemd/system/callhook.service
+#   /usr/lib/sysusers.d/callhook.conf, /usr/lib/tmpfiles.d/callhook.conf   the user, the directories
 #
 # Re-running upgrades the code and the unit; it never overwrites /etc/callhook files.
 # Options: --start (start/restart the service), --no-systemd (files only: containers, CI),
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
     --start) start=1 ;;
     --no-systemd) systemd=0 ;;
     --prefix) root="${2:?--prefix needs a directory}"; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
   shift
@@ -49,22 +50,17 @@ node_major="$(node -p 'process.versions.node.split(".")[0]')"
 [ "$node_major" -ge 20 ] || die "Node.js >= 20 is needed, this is $(node --version)"
 node_bin="$(command -v node)"
 
-# Everything is built in a staging copy: the checkout is only read (no root-owned
-# node_modules/ or dist/ left in it), and npm ci runs once; the dev dependencies are then
-# pruned, so the native module is compiled once.
+# Everything is built in a staging copy (scripts/stage.sh): the checkout is only read (no
+# root-owned node_modules/ or dist/ left in it), and npm ci runs once.
 say "building in a staging copy of $src"
 stage="$(mktemp -d "${TMPDIR:-/tmp}/callhook-install.XXXXXX")"
 trap 'rm -rf "$stage"' EXIT
-chmod 0755 "$stage" # mktemp makes it 0700: the service user must read the code
-(cd "$src" && tar --exclude=./node_modules --exclude=./dist --exclude=./.git -cf - .) | tar -C "$stage" -xf -
-(cd "$stage" && npm ci --no-audit --no-fund && npm run build && npm prune --omit=dev --no-audit --no-fund)
-rm -rf "$stage/dist/test" "$stage/dist/bench" "$stage/src" "$stage/test" "$stage/bench" "$stage/tsconfig.json"
+bash "$src/scripts/stage.sh" "$stage/opt"
 
 say "installing the code in $opt"
-chmod 0755 "$stage/dist/src/cli.js"
 mkdir -p "$(dirname "$opt")"
 rm -rf "$opt.new"
-cp -a "$stage" "$opt.new"
+cp -a "$stage/opt" "$opt.new"
 rm -rf "$opt.old"
 [ -d "$opt" ] && mv "$opt" "$opt.old"
 mv "$opt.new" "$opt"
@@ -76,9 +72,15 @@ mkdir -p "$bindir"
 ln -sfn /opt/callhook/dist/src/cli.js "$bindir/callhook"
 
 say "service user and configuration in $etc"
-if [ -z "$root" ] && ! getent passwd callhook >/dev/null; then
+# the user and directories are declared for systemd (sysusers.d, tmpfiles.d) and applied now
+install -D -m 0644 "$src/systemd/callhook.sysusers" "$root/usr/lib/sysusers.d/callhook.conf"
+install -D -m 0644 "$src/systemd/callhook.tmpfiles" "$root/usr/lib/tmpfiles.d/callhook.conf"
+mkdir -p "$root/etc"
+if command -v systemd-sysusers >/dev/null; then
+  systemd-sysusers ${root:+--root="$root"} "$root/usr/lib/sysusers.d/callhook.conf"
+elif [ -z "$root" ] && ! getent passwd callhook >/dev/null; then
   useradd --system --user-group --no-create-home --home-dir /var/lib/callhook --shell /usr/sbin/nologin \
-    --comment "callhook PBX webhooks" callhook
+    --comment "callhook - PBX call events to webhooks" callhook
 fi
 group=callhook
 [ -n "$root" ] && group="$(id -gn)"
@@ -86,45 +88,27 @@ install -d -m 0750 -o root -g "$group" "$etc" 2>/dev/null || install -d -m 0750 
 if [ ! -e "$etc/callhook.yaml" ]; then
   # a minimal live config: the local Asterisk, no receivers yet (the full example with every
   # option is /opt/callhook/config/callhook.example.yaml)
-  cat >"$stage/callhook.yaml" <<'EOF'
-# yaml-language-server: $schema=/opt/callhook/schema/callhook.schema.json
-# callhook: the PBX to watch and where its call events go. Every option, with comments:
-# /opt/callhook/config/callhook.example.yaml; the guide: /opt/callhook/docs/operations.md
-pbx:
-  - name: pbx1
-    type: asterisk              # or freeswitch (then no username; port 8021)
-    host: 127.0.0.1
-    username: callhook          # the [callhook] user of /etc/asterisk/manager.conf
-    secret: ${AMI_SECRET}       # set in /etc/callhook/callhook.env
-    trunks: ["PJSIP/trunk*"]    # channel globs of your carrier legs
-webhooks: []                    # add receivers here, e.g.
-#  - name: crm
-#    url: https://crm.example.com/hooks/callhook
-#    events: ["*"]
-#    signing_secret: ${CRM_SIGNING_SECRET}
-EOF
-  install -m 0640 -o root -g "$group" "$stage/callhook.yaml" "$etc/callhook.yaml" 2>/dev/null ||
-    install -m 0640 "$stage/callhook.yaml" "$etc/callhook.yaml"
+  install -m 0640 -o root -g "$group" "$src/config/callhook.minimal.yaml" "$etc/callhook.yaml" 2>/dev/null ||
+    install -m 0640 "$src/config/callhook.minimal.yaml" "$etc/callhook.yaml"
   echo "    created $etc/callhook.yaml (minimal): set your PBX, trunks and webhooks"
 else
   echo "    kept $etc/callhook.yaml"
 fi
 if [ ! -e "$etc/callhook.env" ]; then
-  cat >"$etc/callhook.env" <<'EOF'
-# KEY=value lines, read by systemd (EnvironmentFile=) for ${KEY} references in callhook.yaml.
-# root:callhook 0640. Example:
-AMI_SECRET=
-# CRM_SIGNING_SECRET=whsec_...
-EOF
-  chmod 0640 "$etc/callhook.env"
+  install -m 0640 "$src/config/callhook.env" "$etc/callhook.env"
   chown root:"$group" "$etc/callhook.env" 2>/dev/null || true
+fi
+
+# owners and modes of /etc/callhook and /var/lib/callhook, as tmpfiles.d declares them
+if command -v systemd-tmpfiles >/dev/null; then
+  systemd-tmpfiles ${root:+--root="$root"} --create "$root/usr/lib/tmpfiles.d/callhook.conf"
 fi
 
 say "systemd unit"
 mkdir -p "$unitdir"
-sed "s#^ExecStart=/usr/bin/node #ExecStart=$node_bin #" systemd/callhook.service >"$unitdir/callhook.service"
+sed "s#^\(Exec[A-Za-z]*=\)/usr/bin/node #\1$node_bin #" "$src/systemd/callhook.service" >"$unitdir/callhook.service"
 chmod 0644 "$unitdir/callhook.service"
-[ "$node_bin" = /usr/bin/node ] || echo "    node is $node_bin: ExecStart= points there"
+[ "$node_bin" = /usr/bin/node ] || echo "    node is $node_bin: ExecStart= and ExecReload= point there"
 
 if [ "$systemd" = 1 ] && ! { command -v systemctl >/dev/null && [ -d /run/systemd/system ]; }; then
   echo "    no systemd on this host: the unit is in place, not enabled (run callhook run --config $etc/callhook.yaml yourself)"
@@ -145,7 +129,7 @@ callhook is installed. Next:
   1. edit $etc/callhook.yaml (secrets: $etc/callhook.env or $etc/*.secret, root:callhook 0640)
   2. callhook check --config /etc/callhook/callhook.yaml
   3. systemctl start callhook            (later: systemctl reload callhook after each edit)
-  4. journalctl -u callhook -f -o cat | npx pino-pretty
+  4. journalctl -u callhook -f -o cat | callhook logs
   5. curl -s 127.0.0.1:9466/readyz
 Guide: /opt/callhook/docs/operations.md
 EOF

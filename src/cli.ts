@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The command line (DESIGN §5): run, check, simulate, demo, deliveries, replay, send-test.
+ * The command line (DESIGN §5): run, logs, check, simulate, demo, deliveries, replay, send-test.
  * Each command is a thin shell over a module, loaded when that command runs (so `--version`
  * or `check` do not pay for SQLite, undici and pino); exit codes follow sysexits.h.
  */
@@ -51,6 +51,17 @@ function canResolve(pkg: string): boolean {
     return false;
   }
 }
+
+program
+  .command('logs')
+  .description("pretty-print callhook's JSON log lines from stdin, one line each (journalctl -u callhook -f -o cat | callhook logs)")
+  .action(async () => {
+    const { prettyOptions } = await import('./observe/logger.js');
+    const { default: pretty } = await import('pino-pretty');
+    const out = pretty({ ...prettyOptions(), destination: 1, sync: true });
+    process.stdin.pipe(out);
+    await new Promise<void>((resolve) => out.on('finish', () => resolve()).on('close', () => resolve()));
+  });
 
 program
   .command('check')

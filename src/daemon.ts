@@ -21,6 +21,7 @@ import { LogThrottle } from './observe/throttle.js';
 import { DaemonMetrics } from './observe/metrics.js';
 import { readiness, startObserveServer, type CallView, type ObservedDaemon, type ObserveServer, type Readiness } from './observe/http.js';
 import { SummaryReporter, type SummaryLine } from './observe/summary.js';
+import { SystemdNotifier } from './observe/sd-notify.js';
 import { VERSION } from './version.js';
 import { EXIT } from './exit.js';
 
@@ -57,6 +58,8 @@ export class Daemon {
   readonly version = VERSION;
   readonly metrics: DaemonMetrics;
   private readonly summary: SummaryReporter;
+  /** READY=1 / STATUS= / RELOADING=1 / STOPPING=1 to systemd (Type=notify) */
+  private readonly notifier: SystemdNotifier;
   private http: ObserveServer | null = null;
   /** call.reporting events seen: one per finished call */
   private callsEnded = 0;
@@ -100,6 +103,7 @@ export class Daemon {
     };
     this.pipeline = new Pipeline(config, this.dispatcher, logger, { onEvent, onRenderError, state: this.outbox, history: this.outbox });
     this.summary = new SummaryReporter(logger, () => this.summarySample(), opts.summaryIntervalMs ?? SUMMARY_MS);
+    this.notifier = new SystemdNotifier(logger);
   }
 
   /** Load the config, open the store, connect to every PBX. Throws ConfigError / StorageError. */
@@ -116,11 +120,25 @@ export class Daemon {
       await daemon.stop();
       throw err;
     }
-    daemon.tickTimer = setInterval(() => daemon.pipeline.tick(Date.now()), TICK_MS);
+    daemon.tickTimer = setInterval(() => {
+      daemon.pipeline.tick(Date.now());
+      daemon.notifier.status(daemon.statusLine());
+    }, TICK_MS);
     daemon.tickTimer.unref();
     daemon.summary.start();
     if (opts.handleSignals) daemon.installSignalHandlers();
+    // the config is loaded, the store open, the PBX connections under way
+    daemon.notifier.ready(daemon.statusLine());
     return daemon;
+  }
+
+  /** what `systemctl status` shows: each PBX's connection state */
+  statusLine(): string {
+    const pbx = this.config.pbx.map((p) => {
+      if (!p.enabled) return `${p.name} disabled`;
+      return `${p.name} ${this.connections.get(p.name)?.stats().connected ? 'connected' : 'not connected'}`;
+    });
+    return pbx.length ? `PBX: ${pbx.join(', ')}` : 'no PBX configured';
   }
 
   /** the HTTP server's address (null when http.listen is off) */
@@ -157,6 +175,7 @@ export class Daemon {
 
   private async reloadNow(): Promise<boolean> {
     if (this.stopping) return false;
+    this.notifier.reloading();
     let next: Config;
     try {
       next = loadConfig(this.opts.configPath);
@@ -164,6 +183,7 @@ export class Daemon {
       const problems = err instanceof ConfigError ? err.problems : [String(err)];
       this.logger.error({ problems }, `config reload failed, keeping the running config: ${problems.join('; ')}`);
       this.metrics.countReload(false);
+      this.notifier.ready(`config reload failed, running the previous config (journalctl -u callhook); ${this.statusLine()}`);
       return false;
     }
     const prev = this.config;
@@ -186,6 +206,7 @@ export class Daemon {
     if (next.http.listen !== prev.http.listen || next.http.token !== prev.http.token) await this.restartHttp(next.http);
     this.metrics.countReload(true);
     this.logger.info({ ...summarizeConfig(next), log_level: next.log.level }, 'config reloaded');
+    this.notifier.ready(this.statusLine());
     return true;
   }
 
@@ -193,6 +214,7 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.info('callhook stopping');
+      this.notifier.stopping();
       if (this.tickTimer) clearInterval(this.tickTimer);
       this.summary.stop();
       for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
@@ -202,6 +224,7 @@ export class Daemon {
       if (this.http) await this.http.close();
       this.http = null;
       this.outbox.close();
+      await this.notifier.flushed();
       this.logger.info('callhook stopped');
     })();
     return this.stopping;

@@ -5,7 +5,7 @@
  * command line, and exit 0 with its next steps on a host without systemd.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { tempDir } from './helpers/config.js';
@@ -39,4 +39,15 @@ it('installs from a source tree with one npm ci, leaves the tree as it was, and 
   expect(ok.status, ok.stdout + ok.stderr).toBe(0);
   expect(r.stdout).toMatch(/callhook is installed\. Next:/);
   if (!existsSync('/run/systemd/system')) expect(r.stdout).toMatch(/no systemd on this host/);
+  // the user and directories come from the sysusers.d / tmpfiles.d files, applied under the prefix
+  if (spawnSync('systemd-sysusers', ['--version']).status === 0) {
+    const user = readFileSync(join(prefix, 'etc/passwd'), 'utf8').split('\n').find((l) => l.startsWith('callhook:'));
+    expect(user).toMatch(/^callhook:x:\d+:\d+:[^:]*:\/var\/lib\/callhook:\/usr\/sbin\/nologin$/);
+    const gid = Number(user!.split(':')[3]);
+    const etc = statSync(join(prefix, 'etc/callhook'));
+    expect([etc.mode & 0o777, etc.uid, etc.gid]).toEqual([0o750, 0, gid]);
+    expect(statSync(yaml).gid).toBe(gid);
+    expect(statSync(yaml).mode & 0o777).toBe(0o640);
+    expect(statSync(join(prefix, 'var/lib/callhook')).uid).toBe(Number(user!.split(':')[2]));
+  }
 }, 660_000);

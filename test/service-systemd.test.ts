@@ -25,7 +25,9 @@ describe.skipIf(!hasAnalyze)('systemd unit', () => {
   it('keeps the settings the issue asks for', () => {
     const unit = readFileSync(UNIT, 'utf8');
     for (const line of [
-      'Type=exec',
+      'Type=notify',
+      'NotifyAccess=all',
+      'ExecReload=/usr/bin/node /opt/callhook/dist/src/cli.js check --config /etc/callhook/callhook.yaml',
       'ExecReload=/bin/kill -HUP $MAINPID',
       'Restart=on-failure',
       'RestartPreventExitStatus=69 73 78',

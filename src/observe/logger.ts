@@ -34,6 +34,13 @@ export interface LoggerOptions {
   destination?: pino.DestinationStream;
 }
 
+/** pino-pretty's options for `run --pretty` and `callhook logs`: one line per event or delivery, colours only on a terminal */
+export function prettyOptions() {
+  const colorize = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+  // (errors inline too: no multi-line stack blocks)
+  return { colorize, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', errorLikeObjectKeys: [] as string[] };
+}
+
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const base: pino.LoggerOptions = {
     level: opts.level ?? 'info',
@@ -41,12 +48,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  if (opts.pretty) {
-    // one line per event or delivery, for a person tailing it; colours only on a terminal
-    const colorize = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
-    const options = { colorize, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' };
-    return pino({ ...base, transport: { target: 'pino-pretty', options } });
-  }
+  if (opts.pretty) return pino({ ...base, transport: { target: 'pino-pretty', options: prettyOptions() } });
   if (opts.destination) return pino(base, opts.destination);
   // under systemd, stdout is a journal stream: a <N> prefix gives each line its priority, so
   // `journalctl -p err` filters (journald strips the prefix; the line stays one JSON object)
