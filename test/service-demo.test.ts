@@ -34,9 +34,12 @@ describe('callhook demo', () => {
     const calls = out.match(/^call \d+\/\d+ {2}.+$/gm) ?? [];
     expect(calls.length).toBe(12);
     expect(calls.filter((c) => c.includes('(demo-freeswitch:')).length).toBe(6);
-    const webhooks = out.match(/^ {2}(call|agent)\.\S+\s+\S+\s+.*→ \d{3} in \d+ ms$/gm) ?? [];
-    expect(out).toMatch(/^ {2}call\.connected +LOCAL_USER +agent1 +→ 200 in \d+ ms$/m);
-    expect(out).toMatch(/^ {2}call\.missed +QUEUE +support +→ 200 in \d+ ms$/m);
+    const webhooks = out.match(/^ {2}(call|agent)\.\S+\s+\S+\s+→ \d{3} in +\d+ ms {2}\S*$/gm) ?? [];
+    expect(out).toMatch(/^ {2}call\.connected +LOCAL_USER +→ 200 in +\d+ ms {2}agent1$/m);
+    expect(out).toMatch(/^ {2}call\.missed +QUEUE +→ 200 in +\d+ ms {2}support$/m);
+    // the columns line up, long numbers included: every arrow at the same place
+    expect(new Set(webhooks.map((l) => l.indexOf('→'))).size).toBe(1);
+    expect(webhooks.some((l) => /\d{10,}$/.test(l))).toBe(true);
 
     const summary = /^summary: (\d+) calls, (\d+) events, (\d+) webhooks delivered, (\d+) failed attempts, (\d+) pending; the receiver got (\d+) requests \((\d+) bad signatures\)/m.exec(out);
     expect(summary).not.toBeNull();
@@ -46,6 +49,13 @@ describe('callhook demo', () => {
     expect(delivered).toBe(nEvents);
     expect(received).toBe(delivered);
     expect([failed, pending, bad]).toEqual([0, 0, 0]);
+    // one body in full, valid JSON, and the legend of contexts
+    const body = /^one webhook body in full \((\S+), (\S+), call_id (\S+)\); every field: docs\/events\.md\n((?: {2}.*\n)+)/m.exec(out);
+    expect(body).not.toBeNull();
+    const ev = JSON.parse(body![4]) as Record<string, unknown>;
+    expect([ev.event_name, ev.context, ev.call_id]).toEqual([body![1], body![2], body![3]]);
+    expect(Object.keys(ev)).toEqual(expect.arrayContaining(['id', 'sequence', 'state', 'queue', 'pbx', 'signal']));
+    for (const c of ['LOCAL_USER', 'QUEUE', 'CALL']) expect(out).toMatch(new RegExp(`^ {2}${c} +\\S`, 'm'));
     expect(out).toContain('config/callhook.example.yaml');
     expect(out).toContain('docs/operations.md');
   }, 60_000);

@@ -3,7 +3,7 @@
  * this process replays bundled real captures at their recorded pace (sped up), a webhook
  * receiver listens on 127.0.0.1, and the real daemon (config file, durable outbox,
  * dispatcher, signing) runs between them. It prints the PBX connection, each call as it
- * starts, every webhook attempt as `call.connected  LOCAL_USER  agent1  → 200 in 3 ms`,
+ * starts, every webhook attempt as `call.connected  LOCAL_USER  → 200 in   3 ms  agent1`,
  * a summary, and where to go next. Under a minute at the default speed.
  */
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -61,6 +61,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const say = (s: string) => out.write(`${s}\n`);
   const dir = mkdtempSync(join(tmpdir(), 'callhook-demo-'));
   const received = { total: 0, badSignature: 0 };
+  /** one body to show in full at the end: an agent answering a queue call, the richest one */
+  let shown: { body: string; score: number } | null = null;
   const receiver = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -70,6 +72,13 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       const h = (k: string) => String(req.headers[k] ?? '');
       const ok = verifySignature(SIGNING_SECRET, h('webhook-id'), h('webhook-timestamp'), body, h('webhook-signature'));
       if (!ok) received.badSignature++;
+      try {
+        const ev = JSON.parse(body) as CallEvent;
+        const score = (ev.event_name === 'call.connected' ? 2 : 0) + (ev.context === 'LOCAL_USER' ? 1 : 0) + (ev.queue ? 1 : 0);
+        if (!shown || score > shown.score) shown = { body, score };
+      } catch {
+        /* not ours to judge: the signature check above counts it */
+      }
       res.writeHead(ok ? 200 : 401).end();
     });
   });
@@ -162,7 +171,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       else counts.failed++;
       const who = ev?.endpoint?.replace(/^PJSIP\/|^sofia\/[^/]+\//, '') ?? ev?.queue?.name ?? '';
       const status = r.status ?? r.error ?? 'error';
-      say(`  ${r.eventName.padEnd(15)} ${(ev?.context ?? '').padEnd(11)} ${who.padEnd(8)} → ${status} in ${r.ms} ms`);
+      // the one column of any length last, so the columns stay aligned
+      say(`  ${r.eventName.padEnd(15)} ${(ev?.context ?? '').padEnd(11)} → ${String(status).padEnd(3)} in ${String(r.ms).padStart(3)} ms  ${who}`);
       if (ev && r.ok) events.delete(r.eventId);
     },
   });
@@ -204,6 +214,18 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   say('');
   say(`summary: ${counts.calls.size} calls, ${counts.events} events, ${counts.ok} webhooks delivered, ${counts.failed} failed attempts, ` +
     `${stats.pending} pending; the receiver got ${received.total} requests (${received.badSignature} bad signatures) in ${((Date.now() - connectedAt) / 1000).toFixed(1)} s`);
+  const full = shown as { body: string } | null;
+  if (full) {
+    const ev = JSON.parse(full.body) as CallEvent;
+    say('');
+    say(`one webhook body in full (${ev.event_name}, ${ev.context}, call_id ${ev.call_id}); every field: docs/events.md`);
+    say(JSON.stringify(ev, null, 2).replace(/^/gm, '  '));
+  }
+  say('');
+  say('contexts:');
+  say('  LOCAL_USER  one local endpoint\'s leg (an agent\'s phone): INITIAL → RINGING → CONNECTED ⇄ ON_HOLD → HANGUP');
+  say('  QUEUE       the caller\'s stay in a queue, from joining it to leaving it (answered, abandoned or timed out)');
+  say('  CALL        the whole call: DTMF digits, transfers, and call.reporting once it is over');
   say('');
   say('next:');
   say('  config    config/callhook.example.yaml: every setting, commented (copy it to /etc/callhook/callhook.yaml)');
