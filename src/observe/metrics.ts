@@ -50,6 +50,9 @@ export class DaemonMetrics {
     const registers = [this.registry];
     // Node's own metrics under their standard names (process_*, nodejs_*), as dashboards expect them
     client.collectDefaultMetrics({ register: this.registry });
+    // except prom-client's three gauges named like counters (promtool: non-counter metrics
+    // should not have "_total" suffix); each is the sum of its labelled twin, nodejs_active_handles{type} etc.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
 
     new client.Gauge({
       name: 'callhook_build_info',
