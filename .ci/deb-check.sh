@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CI: build the .deb (npm run deb), install it with dpkg -i on this machine, check what an
 # operator checks (callhook --version, the user and directories, `callhook check` on the
-# installed config, the installed daemon starting as its user and answering /healthz),
+# installed config, the installed daemon starting as its user and answering /healthz and the
+# web view),
 # then purge it and check nothing is left. Needs root (CI runs as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,13 +31,14 @@ runuser -u callhook -- env AMI_SECRET=ci-secret /usr/bin/node /opt/callhook/dist
 pid=$!
 ok=
 for _ in $(seq 1 100); do
-  if node -e "fetch('http://127.0.0.1:9466/healthz').then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))"; then ok=1; break; fi
+  # /healthz answers, and the web view renders from the installed store
+  if node -e "Promise.all([fetch('http://127.0.0.1:9466/healthz'), fetch('http://127.0.0.1:9466/view')]).then(async ([h, v]) => process.exit(h.status === 200 && v.status === 200 && (await v.text()).includes('<h1>Calls</h1>') ? 0 : 1), () => process.exit(1))"; then ok=1; break; fi
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.2
 done
 kill "$pid" 2>/dev/null || true
 wait "$pid" || true
-[ -n "$ok" ] || { cat "$log" >&2; fail "the installed daemon did not answer /healthz"; }
+[ -n "$ok" ] || { cat "$log" >&2; fail "the installed daemon did not answer /healthz and /view"; }
 rm -f "$log"
 
 dpkg --purge callhook
