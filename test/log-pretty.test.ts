@@ -16,7 +16,8 @@ afterEach(async () => {
   while (cleanup.length) await cleanup.pop()!();
 });
 
-it('one line per delivery, no ANSI codes into a pipe', async () => {
+/** a real inbound call replayed over AMI, a receiver, and a config file for both */
+async function inboundCall() {
   const ami = await startAmiReplayServer({ captures: [{ bytes: readCapture('test/fixtures/asterisk/live/inbound.ami').bytes }], secret: 's3cret', pace: 'instant' });
   cleanup.push(() => ami.close());
   const rec = await startReceiver();
@@ -28,6 +29,11 @@ webhooks:
 storage: {path: ${JSON.stringify(join(dir, 'store'))}}
 http: {listen: off}
 `, dir);
+  return { rec, file };
+}
+
+it('one line per delivery, no ANSI codes into a pipe', async () => {
+  const { rec, file } = await inboundCall();
   const child = spawn(process.execPath, [CLI, 'run', '--pretty', '--config', file], { env: { ...process.env, AMI_SECRET: 's3cret' }, stdio: ['ignore', 'pipe', 'pipe'] });
   cleanup.push(() => child.kill('SIGKILL'));
   let out = '';
@@ -41,17 +47,7 @@ http: {listen: off}
 });
 
 it('callhook logs pretty-prints the JSON lines of a running daemon from any directory, one line each', async () => {
-  const ami = await startAmiReplayServer({ captures: [{ bytes: readCapture('test/fixtures/asterisk/live/inbound.ami').bytes }], secret: 's3cret', pace: 'instant' });
-  cleanup.push(() => ami.close());
-  const rec = await startReceiver();
-  cleanup.push(() => rec.close());
-  const dir = tempDir();
-  const file = writeConfig(`${asteriskPbxYaml(ami.port)}
-webhooks:
-  - {name: crm, url: "${rec.url}/h", events: ["*"]}
-storage: {path: ${JSON.stringify(join(dir, 'store'))}}
-http: {listen: off}
-`, dir);
+  const { rec, file } = await inboundCall();
   // the daemon's JSON, as journalctl -o cat gives it, piped into `callhook logs` run from /
   const daemon = spawn(process.execPath, [CLI, 'run', '--config', file], { env: { ...process.env, AMI_SECRET: 's3cret' }, stdio: ['ignore', 'pipe', 'pipe'] });
   cleanup.push(() => daemon.kill('SIGKILL'));

@@ -24,7 +24,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { SinkState } from '../delivery/amqp-sender.js';
 import { isLoopbackHost } from '../util/loopback.js';
-import { renderCall, renderCallList, type WebSource } from './web.js';
+import { renderCall, renderCallList, type CallView, type WebSource } from './web.js';
 
 export interface PbxState {
   name: string;
@@ -34,13 +34,7 @@ export interface PbxState {
   reconnects: number;
 }
 
-export interface CallView {
-  pbx: string;
-  call_id: string;
-  started_at: string;
-  queue: string | null;
-  legs: Array<{ leg_id: string; endpoint: string; state: string }>;
-}
+export type { CallView } from './web.js';
 
 /** What the server reads from the daemon on each request. */
 export interface ObservedDaemon {

@@ -13,7 +13,15 @@
 import type { CallEvent } from '../calls/events.js';
 import type { WebhookConfig } from '../config/types.js';
 import type { CallEventRow, DeliveryWithAttempts, RecentCall } from '../delivery/outbox.js';
-import type { CallView } from './http.js';
+
+/** a call in progress, as /calls shows it */
+export interface CallView {
+  pbx: string;
+  call_id: string;
+  started_at: string;
+  queue: string | null;
+  legs: Array<{ leg_id: string; endpoint: string; state: string }>;
+}
 
 /** what the pages read, on each request */
 export interface WebSource {
