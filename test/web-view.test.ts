@@ -27,9 +27,13 @@ const CRM_TOKEN = 'crm-token-xyz-123456';
 const SIGNING = 'whsec_dGVzdC1zaWduaW5nLXNlY3JldC1mb3ItY2FsbGhvb2s=';
 const FIX = 'test/fixtures/asterisk';
 
+// Debian's chromium (.ci/run installs it); elsewhere the file is skipped, except under CI
+const HAVE_BROWSER = existsSync(CHROMIUM) || Boolean(process.env.CI);
+
 let cleanup: Array<() => Promise<unknown>> = [];
 let browser: Browser;
 beforeAll(async () => {
+  if (!HAVE_BROWSER) return;
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -40,7 +44,7 @@ afterAll(async () => {
   await browser?.close();
 });
 
-it('shows a delivered call as the store has it: legs, timeline, deliveries with attempts, secrets masked', async () => {
+it.skipIf(!HAVE_BROWSER)('shows a delivered call as the store has it: legs, timeline, deliveries with attempts, secrets masked', async () => {
   const ami = await startAmiReplayServer({
     captures: ['h-queue-answered', 'g-dtmf-info-midcall'].map((s) => ({ bytes: readCapture(`${FIX}/${s}.ami`).bytes })),
     username: 'callhook',
