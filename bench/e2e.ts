@@ -42,9 +42,12 @@ export interface ThroughputResult {
 export interface LatencyResult {
   rate: number;
   webhooks: number;
+  /** from the frame whose processing emitted the event */
   p50: number;
   p99: number;
   max: number;
+  /** from the event's own frame: with the tracker's deliberate holds (a call.initial waiting for routing) */
+  ownFrame: { p50: number; p99: number; max: number };
 }
 
 interface World {
@@ -277,7 +280,7 @@ export async function benchE2e(opts: E2eOptions): Promise<{ throughput: Throughp
 
     // 4. latency at a fixed rate
     const lat = await runDaemon(world, { messages: opts.latencyMessages, rate: opts.rate, timeoutMs: opts.timeoutMs });
-    const latency = { rate: opts.rate, webhooks: lat.stats.latencies.length, ...percentiles(lat.stats.latencies) };
+    const latency = { rate: opts.rate, webhooks: lat.stats.latencies.length, ...percentiles(lat.stats.latencies), ownFrame: percentiles(lat.stats.ownFrameLatencies) };
 
     // 6. sustained: call events at a steady rate for minutes, to several webhooks (the lean
     // stream: as many frames per event as a PBX limited to the events callhook reads)

@@ -17,12 +17,23 @@ export const TRUNKS = ['PJSIP/caller*', 'PJSIP/external*'];
 
 /** How many call events a daemon makes of these frames (the same framer, translator and tracker). */
 export function eventsOf(frames: Buffer[]): number {
+  return emittingFrames(frames).size;
+}
+
+/**
+ * Which frame makes the tracker emit each event (by event id, deterministic): usually the
+ * event's own frame, but a held call.initial comes out with the frame that routes the call,
+ * and events behind it in the call with it. The frame -> webhook latency is taken from there.
+ */
+export function emittingFrames(frames: Buffer[]): Map<string, number> {
   const framer = new AmiFramer();
   const translator = new AmiTranslator();
   const tracker = new CallTracker({ pbx: { name: 'bench', type: 'asterisk' }, source: 'ami', isTrunk: globMatcher(TRUNKS) });
-  let n = 0;
-  for (const f of frames) for (const m of framer.push(f)) for (const sig of translator.translate(m, Date.now())) n += tracker.apply(sig).length;
-  return n;
+  const by = new Map<string, number>();
+  frames.forEach((f, i) => {
+    for (const m of framer.push(f)) for (const sig of translator.translate(m, Date.now())) for (const ev of tracker.apply(sig)) by.set(ev.id, i);
+  });
+  return by;
 }
 
 export const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));

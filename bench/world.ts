@@ -3,9 +3,12 @@
  * does not share the daemon's event loop: a fake Asterisk (AMI on 127.0.0.1) that streams a
  * synthetic event stream to whoever logs in, and a node:http webhook receiver on 127.0.0.1
  * that counts what arrives. Both use one clock (performance.now()), so the latency from a
- * frame leaving the fake PBX to its webhook arriving is exact: frame i carries
- * `Timestamp: base + i ms`, the daemon turns it into the webhook's `event_time`, and the
- * receiver looks up when frame i was written.
+ * frame leaving the fake PBX to its webhook arriving is exact. The frame is the one whose
+ * processing emits the event (found by running the stream through the tracker here, by
+ * event id): usually the event's own frame, which carries `Timestamp: base + i ms` (the
+ * webhook's `event_time`), but a call.initial the tracker holds until the call is routed
+ * comes out with a later frame. Both latencies are kept: from the emitting frame (what the
+ * delivery path adds) and from the event's own frame (with the tracker's deliberate holds).
  *
  * Driven over IPC by bench/e2e.ts: {cmd: 'load', ...} -> {loaded}; the next AMI login gets
  * the stream; {cmd: 'stats'} -> {stats}; {cmd: 'reset'} clears the receiver's counters.
@@ -15,7 +18,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { AmiFramer, formatAction } from '../src/pbx/ami/framer.js';
-import { amiStream, eventsOf } from './streams.js';
+import { amiStream, emittingFrames } from './streams.js';
 
 export type WorldCommand =
   | { cmd: 'load'; messages: number; timestampBaseMs: number; rate: number | null; lean?: boolean }
@@ -30,8 +33,10 @@ export interface WorldStats {
   lastAt: number | null;
   sendStart: number | null;
   sendEnd: number | null;
-  /** ms from frame sent to webhook received, one per webhook (paced streams only) */
+  /** ms from the emitting frame sent to the webhook received, one per webhook (paced streams only) */
   latencies: number[];
+  /** ms from the event's own frame (event_time) sent to the webhook received */
+  ownFrameLatencies: number[];
 }
 
 interface Loaded {
@@ -39,13 +44,15 @@ interface Loaded {
   base: number;
   rate: number | null;
   sentAt: Float64Array;
+  /** event id -> index of the frame that makes the tracker emit it */
+  emittedBy: Map<string, number>;
 }
 
 let loaded: Loaded | null = null;
-const stats: WorldStats = { received: 0, bodyBytes: 0, firstAt: null, lastAt: null, sendStart: null, sendEnd: null, latencies: [] };
+const stats: WorldStats = { received: 0, bodyBytes: 0, firstAt: null, lastAt: null, sendStart: null, sendEnd: null, latencies: [], ownFrameLatencies: [] };
 
 function reset(): void {
-  Object.assign(stats, { received: 0, bodyBytes: 0, firstAt: null, lastAt: null, latencies: [] });
+  Object.assign(stats, { received: 0, bodyBytes: 0, firstAt: null, lastAt: null, latencies: [], ownFrameLatencies: [] });
 }
 
 // ---- the webhook receiver ---------------------------------------------------------------
@@ -62,9 +69,12 @@ const receiver = createHttpServer((req, res) => {
     stats.bodyBytes += body.length;
     const l = loaded;
     if (l && l.rate !== null && req.url?.startsWith('/hook')) {
-      const m = /"event_time":"([^"]+)"/.exec(body.toString('latin1'));
-      const i = m ? Date.parse(m[1]) - l.base : -1;
-      if (i >= 0 && i < l.sentAt.length && l.sentAt[i] > 0) stats.latencies.push(now - l.sentAt[i]);
+      const text = body.toString('latin1');
+      const m = /"event_time":"([^"]+)"/.exec(text);
+      const own = m ? Date.parse(m[1]) - l.base : -1;
+      const emitted = l.emittedBy.get(/"id":"([^"]+)"/.exec(text)?.[1] ?? '') ?? own;
+      if (own >= 0 && own < l.sentAt.length && l.sentAt[own] > 0) stats.ownFrameLatencies.push(now - l.sentAt[own]);
+      if (emitted >= 0 && emitted < l.sentAt.length && l.sentAt[emitted] > 0) stats.latencies.push(now - l.sentAt[emitted]);
     }
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' }).end('ok');
   });
@@ -156,17 +166,18 @@ process.on('message', (msg: WorldCommand) => {
   switch (msg.cmd) {
     case 'load': {
       const s = amiStream({ messages: msg.messages, timestampBaseMs: msg.timestampBaseMs, lean: msg.lean });
-      loaded = { frames: s.frames, base: msg.timestampBaseMs, rate: msg.rate, sentAt: new Float64Array(s.frames.length) };
+      const emittedBy = emittingFrames(s.frames);
+      loaded = { frames: s.frames, base: msg.timestampBaseMs, rate: msg.rate, sentAt: new Float64Array(s.frames.length), emittedBy };
       reset();
       stats.sendStart = null;
       stats.sendEnd = null;
       // counted here, so the daemon's process never holds the stream
-      send({ type: 'loaded', frames: s.frames.length, events: eventsOf(s.frames) });
+      send({ type: 'loaded', frames: s.frames.length, events: emittedBy.size });
       break;
     }
     case 'stats':
       // the latencies only when asked: the progress polls stay small
-      send({ type: 'stats', stats: { ...stats, latencies: msg.latencies ? stats.latencies : [] } });
+      send({ type: 'stats', stats: { ...stats, latencies: msg.latencies ? stats.latencies : [], ownFrameLatencies: msg.latencies ? stats.ownFrameLatencies : [] } });
       break;
     case 'reset':
       reset();
