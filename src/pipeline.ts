@@ -10,6 +10,8 @@ import { CallTracker, type TrackerOptions } from './calls/tracker.js';
 import type { Config, PbxConfig } from './config/types.js';
 import { globMatcher } from './util/glob.js';
 import { Router, callKeyOf } from './hooks/router.js';
+import { defaultFormat } from './hooks/formats/default.js';
+import type { RenderCache } from './hooks/render.js';
 import { compileRecordingTemplate, recordingUrlFor, type CompiledTemplate } from './hooks/template.js';
 import type { DeliverySink } from './delivery/types.js';
 
@@ -169,10 +171,16 @@ export class Pipeline {
       }
     }
     this.hooks.onEvent?.(ev);
-    if (ev.call_id !== null) this.hooks.history?.recordEvent(callKeyOf(ev), JSON.stringify(ev));
+    // the canonical JSON is the history's record and the default format's body: one stringify
+    const rendered: RenderCache = new Map();
+    if (ev.call_id !== null && this.hooks.history) {
+      const canonical = JSON.stringify(ev);
+      rendered.set(defaultFormat.name, canonical);
+      this.hooks.history.recordEvent(callKeyOf(ev), canonical);
+    }
     this.logger.debug({ event: ev.event_name, call_id: ev.call_id, leg_id: ev.leg_id, state: ev.state, context: ev.context }, 'call event');
     if (!this.sink || !this.router) return;
-    const deliveries = this.router.route(ev);
+    const deliveries = this.router.route(ev, rendered);
     if (deliveries.length) this.sink.enqueue(deliveries);
   }
 }

@@ -112,10 +112,12 @@ export class Router {
     return this.routes.map((r) => r.name);
   }
 
-  /** One rendered delivery per webhook that wants `ev`, in configuration order. */
-  route(ev: CallEvent): RenderedDelivery[] {
+  /**
+   * One rendered delivery per webhook that wants `ev`, in configuration order. `cache` holds
+   * what is already serialized for this event (the pipeline passes the canonical JSON).
+   */
+  route(ev: CallEvent, cache: RenderCache = new Map()): RenderedDelivery[] {
     const out: RenderedDelivery[] = [];
-    let cache: RenderCache | undefined;
     let callKey: string | undefined;
     for (const r of this.routes) {
       if (r.events !== null && !r.events.has(ev.event_name)) continue;
@@ -127,7 +129,6 @@ export class Router {
         }
       }
       if (!pass) continue;
-      cache ??= new Map();
       let rendered;
       try {
         rendered = r.compiled.render(ev, cache);
