@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -59,6 +59,53 @@ describe('Outbox', () => {
     console.log(`outbox burst: ${total} rows in ${ms.toFixed(0)} ms = ${Math.round((total / ms) * 1000)} rows/s (sync=full, batches of 500)`);
     expect(outbox.pendingStats().pending).toBe(total + 3);
     outbox.close();
+  });
+
+  it('checkpoints the WAL into the database file from its own thread while commits go on', async () => {
+    const dir = tempDir();
+    let clock = 1_000_000;
+    const outbox = new Outbox({ path: dir, now: () => clock });
+    const file = join(dir, 'callhook.db');
+    // the database file alone (no -wal beside it): what a checkpoint has copied into it
+    const inMainFile = () => {
+      const copy = join(tempDir(), 'copy.db');
+      writeFileSync(copy, readFileSync(file));
+      let db: Database.Database;
+      try {
+        db = new Database(copy, { readonly: true });
+      } catch {
+        return 0; // copied in the middle of a checkpoint's write: look again
+      }
+      try {
+        return (db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'deliveries'").get() as { n: number }).n === 0
+          ? 0
+          : (db.prepare('SELECT COUNT(*) AS n FROM deliveries').get() as { n: number }).n;
+      } catch {
+        return 0;
+      } finally {
+        db.close();
+      }
+    };
+    let n = 0;
+    for (let batch = 0; batch < 20; batch++) {
+      outbox.enqueue(Array.from({ length: 50 }, () => delivery(n++)));
+      outbox.flush(); // a commit: asks the thread for a checkpoint (at most one per 250 ms of the clock)
+      clock += 300;
+    }
+    // the thread copies the WAL into the file: wait for it (a condition, not a clock)
+    const deadline = Date.now() + 20_000;
+    let copied = inMainFile();
+    while (copied === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      outbox.flush();
+      copied = inMainFile();
+    }
+    expect(copied).toBeGreaterThan(0);
+    expect(copied).toBeLessThanOrEqual(n);
+    // and nothing is lost or doubled by it
+    expect(outbox.pendingStats().pending).toBe(n);
+    outbox.close();
+    expect(inMainFile()).toBe(n); // the last close checkpoints the rest
   });
 
   it('keeps everything across close and reopen, with the same ids and order', () => {

@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { CATCH_UP_PAGES, Checkpointer } from './checkpointer.js';
 import type { DeliveryStatus, RenderedDelivery } from './types.js';
 
 export const DB_FILE_NAME = 'callhook.db';
@@ -24,6 +25,8 @@ export const BATCH_MAX = 500;
 export const ATTEMPT_WRITE_MS = 20;
 /** bytes of a response body kept with a delivery / attempt */
 export const RESPONSE_SNIPPET_BYTES = 256;
+/** SQLite's autocheckpoint, where the checkpoint thread does not run: every 16 MB of WAL */
+const AUTOCHECKPOINT_PAGES = 4000;
 
 /** The storage cannot be used: message names the path and what is wrong. */
 export class StorageError extends Error {
@@ -281,7 +284,8 @@ export function openDatabase(file: string, sync: 'normal' | 'full' = 'normal'): 
     if (String(mode).toLowerCase() !== 'wal') throw new Error(`cannot switch to WAL journal mode (got ${mode})`);
     db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
     // a checkpoint (the WAL copied into the database, with an fsync) every 16 MB of WAL, not 4
-    db.pragma('wal_autocheckpoint = 4000');
+    // (an Outbox turns it off for its checkpoint thread: see checkpointer.ts)
+    db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
     db.exec(SCHEMA);
     // stores made before amqp sinks: add the headers column
     const columns = db.prepare('PRAGMA table_info(deliveries)').all() as Array<{ name: string }>;
@@ -320,6 +324,8 @@ export class Outbox {
   private attemptBatch: Array<{ id: number; attempt: AttemptRow; next: AttemptOutcome }> = [];
   private attemptTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** WAL checkpoints, in a thread of their own */
+  private readonly checkpointer: Checkpointer;
   private readonly stmt: ReturnType<typeof prepare>;
   private readonly insertBatch: (ds: Stamped[], state: StateRow[], attempts: Outcome[], events: Array<{ callKey: string; at: number; body: string }>) => DeliveryRow[];
   private readonly pruneTx: (before: number) => number;
@@ -337,6 +343,24 @@ export class Outbox {
     this.file = join(opts.path, DB_FILE_NAME);
     this.db = openDatabase(this.file, opts.sync ?? 'normal');
     this.stmt = prepare(this.db);
+    this.db.pragma('wal_autocheckpoint = 0');
+    // a WAL that grew under a burst is cut back when it starts over
+    this.db.pragma(`journal_size_limit = ${CATCH_UP_PAGES * 4096}`);
+    this.checkpointer = new Checkpointer({
+      file: this.file,
+      now: this.now,
+      checkpointHere: () => {
+        try {
+          this.db.pragma('wal_checkpoint(PASSIVE)');
+        } catch (err) {
+          this.logger?.error({ err: describeStorageError(err), file: this.file }, 'WAL checkpoint failed; trying again after the next commits');
+        }
+      },
+      onFailure: (err) => {
+        this.logger?.error({ err, file: this.file }, 'WAL checkpoint thread failed; checkpointing in the commit from now on');
+        if (!this.closed) this.db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
+      },
+    });
     const s = this.stmt;
 
     this.insertBatch = this.db.transaction((ds: Stamped[], state: StateRow[], attempts: Outcome[], events: Array<{ callKey: string; at: number; body: string }>) => {
@@ -481,6 +505,7 @@ export class Outbox {
       }
       return [];
     }
+    this.checkpointer.committed();
     for (const l of this.listeners) {
       try {
         l(rows);
@@ -540,7 +565,9 @@ export class Outbox {
   /** deletes delivered rows (and their attempts) delivered before now - retentionMs; dead rows are kept */
   prune(now = this.now()): number {
     this.writeAttempts();
-    return this.pruneTx(now - this.retentionMs);
+    const removed = this.pruneTx(now - this.retentionMs);
+    this.checkpointer.committed();
+    return removed;
   }
 
   pendingStats(): PendingStats {
@@ -573,6 +600,8 @@ export class Outbox {
     if (this.batch.length > 0) {
       this.logger?.error({ file: this.file, lost: this.batch.length }, 'outbox closed with unwritten deliveries');
     }
+    // the thread lets go of its connection; this one's close checkpoints what is left
+    void this.checkpointer.close();
     this.db.close();
   }
 }
