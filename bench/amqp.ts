@@ -45,7 +45,7 @@ export async function benchAmqp(messages: number): Promise<AmqpResult | null> {
     const row = (i: number): DeliveryRow => ({
       id: i, event_id: `evt-${i}`, webhook: 'bench', call_key: 'bench:1', event_name: 'call.connected', method: 'POST', url: 'bench.LOCAL_USER.call.connected',
       body, content_type: 'application/json', headers: JSON.stringify({ call_id: '1', sequence: i, pbx: 'bench' }), created_at: 0, status: 'pending',
-      attempts: 0, retry_from: 0, next_attempt_at: 0, last_status: null, last_error: null, last_ms: null, last_response: null, delivered_at: null,
+      attempts: 0, retry_from: 0, next_attempt_at: 0, last_status: null, last_error: null, last_ms: null, last_response: null, last_attempt_at: null, delivered_at: null,
     });
     // the daemon's path
     const sender = new AmqpSender(pino({ level: 'silent' }), Date.now);

@@ -117,8 +117,6 @@ function measure(): { rss: number; heap: number } {
 }
 
 export async function runMemory(openCalls: number, completedSmall: number, completedLarge: number): Promise<MemoryResult> {
-  const readSizes: ReadSizeResult[] = [];
-  for (const readSize of [512, 4096, 65_536]) readSizes.push(await heapPerCall(Math.min(openCalls, 2_000), readSize));
   const { open, close } = template();
   const translator = new AmiTranslator();
   const tracker = new CallTracker({ pbx: { name: 'bench', type: 'asterisk' }, source: 'ami', isTrunk: globMatcher(['PJSIP/caller*']) });
@@ -146,6 +144,9 @@ export async function runMemory(openCalls: number, completedSmall: number, compl
   const small = measure();
   completeUntil(completedLarge);
   const large = measure();
+  // last: RSS does not shrink back after these runs, so they must not come before the base
+  const readSizes: ReadSizeResult[] = [];
+  for (const readSize of [512, 4096, 65_536]) readSizes.push(await heapPerCall(Math.min(openCalls, 2_000), readSize));
   return {
     openCalls,
     rssOpenMb: held.rss,

@@ -166,6 +166,35 @@ describe('Outbox', () => {
     );
   });
 
+  it('keeps the last attempt in the delivery row and only superseded ones in attempts; a store made before that keeps its history', () => {
+    const dir = tempDir();
+    const outbox = new Outbox({ path: dir });
+    outbox.enqueue([delivery(1, 'call-A'), delivery(2, 'call-B')]);
+    const [a, b] = outbox.flush();
+    outbox.recordAttempt(a.id, { delivery_id: a.id, attempt: 1, at: 1000, status: 503, ms: 12, error: 'HTTP 503', response: 'busy' }, { status: 'failed', nextAttemptAt: 2000 });
+    outbox.recordAttempt(b.id, { delivery_id: b.id, attempt: 1, at: 1000, status: 200, ms: 7, error: null, response: 'ok' }, { status: 'delivered', nextAttemptAt: 1000 });
+    outbox.flush();
+    outbox.close();
+    const db = new Database(join(dir, 'callhook.db'));
+    // one delivered at the first try writes no attempts row at all
+    expect(db.prepare('SELECT delivery_id, attempt FROM attempts').all()).toEqual([]);
+    // make it look like a store from before last_attempt_at: every attempt in `attempts`
+    db.exec('ALTER TABLE deliveries DROP COLUMN last_attempt_at');
+    db.prepare('INSERT INTO attempts (delivery_id, attempt, at, status, ms, error, response) VALUES (?, 1, 1000, 503, 12, ?, ?)').run(a.id, 'HTTP 503', 'busy');
+    db.prepare('INSERT INTO attempts (delivery_id, attempt, at, status, ms, error, response) VALUES (?, 1, 1000, 200, 7, NULL, ?)').run(b.id, 'ok');
+    db.close();
+
+    const reopened = new Outbox({ path: dir });
+    expect(listDeliveries(dir, {}).map((r) => r.history.map((h) => [h.attempt, h.status]))).toEqual([[[1, 503]], [[1, 200]]]);
+    reopened.recordAttempt(a.id, { delivery_id: a.id, attempt: 2, at: 2000, status: 500, ms: 3, error: 'HTTP 500', response: null }, { status: 'failed', nextAttemptAt: 3000 });
+    reopened.flush();
+    reopened.recordAttempt(a.id, { delivery_id: a.id, attempt: 3, at: 3000, status: 200, ms: 4, error: null, response: 'ok' }, { status: 'delivered', nextAttemptAt: 3000 });
+    reopened.flush();
+    const [ra] = listDeliveries(dir, { callId: 'call-A' });
+    expect(ra.history.map((h) => [h.attempt, h.at, h.status, h.error])).toEqual([[1, 1000, 503, 'HTTP 503'], [2, 2000, 500, 'HTTP 500'], [3, 3000, 200, null]]);
+    reopened.close();
+  });
+
   it('lists deliveries with attempts, formats them one line per attempt, and replays dead ones', () => {
     const dir = tempDir();
     const outbox = new Outbox({ path: dir });

@@ -60,6 +60,8 @@ export interface DeliveryRow {
   last_error: string | null;
   last_ms: number | null;
   last_response: string | null;
+  /** when the last attempt (the one in last_*) was made; null before the first, and in stores made before this column */
+  last_attempt_at: number | null;
   delivered_at: number | null;
 }
 
@@ -127,7 +129,14 @@ export function queryDeliveries(db: Database.Database, opts: ListOptions = {}): 
   const attempts = db.prepare(
     'SELECT delivery_id, attempt, at, status, ms, error, response FROM attempts WHERE delivery_id = ? ORDER BY id',
   );
-  return rows.map((r) => ({ ...r, history: attempts.all(r.id) as AttemptRow[] }));
+  return rows.map((r) => ({ ...r, history: historyOf(r, attempts.all(r.id) as AttemptRow[]) }));
+}
+
+/** the superseded attempts, then the last one (kept in the delivery's own row) */
+function historyOf(r: DeliveryRow, superseded: AttemptRow[]): AttemptRow[] {
+  if (r.last_attempt_at === null || r.attempts === 0) return superseded;
+  superseded.push({ delivery_id: r.id, attempt: r.attempts, at: r.last_attempt_at, status: r.last_status, ms: r.last_ms, error: r.last_error, response: r.last_response });
+  return superseded;
 }
 
 
@@ -195,12 +204,14 @@ CREATE TABLE IF NOT EXISTS deliveries (
   last_error      TEXT,
   last_ms         INTEGER,
   last_response   TEXT,
+  last_attempt_at INTEGER,
   delivered_at    INTEGER
 );
 CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(webhook, call_key, id)
   WHERE status IN ('pending', 'failed');
 CREATE INDEX IF NOT EXISTS deliveries_done ON deliveries(status, delivered_at);
 CREATE INDEX IF NOT EXISTS deliveries_call ON deliveries(call_key);
+-- the attempts a later one superseded (the last one is the delivery's last_* columns)
 CREATE TABLE IF NOT EXISTS attempts (
   id          INTEGER PRIMARY KEY,
   delivery_id INTEGER NOT NULL,
@@ -290,6 +301,8 @@ export function openDatabase(file: string, sync: 'normal' | 'full' = 'normal'): 
     // stores made before amqp sinks: add the headers column
     const columns = db.prepare('PRAGMA table_info(deliveries)').all() as Array<{ name: string }>;
     if (!columns.some((c) => c.name === 'headers')) db.exec('ALTER TABLE deliveries ADD COLUMN headers TEXT');
+    // stores that kept every attempt in `attempts`: their rows stay; new ones keep only the superseded there
+    if (!columns.some((c) => c.name === 'last_attempt_at')) db.exec('ALTER TABLE deliveries ADD COLUMN last_attempt_at INTEGER');
     // prove we can write (a read-only file or directory fails here, not on the first event)
     db.exec('BEGIN IMMEDIATE; COMMIT;');
   } catch (err) {
@@ -366,9 +379,9 @@ export class Outbox {
     this.insertBatch = this.db.transaction((ds: Stamped[], state: StateRow[], attempts: Outcome[], events: Array<{ callKey: string; at: number; body: string }>) => {
       for (const e of events) s.insertEvent.run(e.callKey, e.at, e.body);
       for (const { id, attempt: a, next } of attempts) {
-        s.insertAttempt.run(id, a.attempt, a.at, a.status, a.ms, a.error, a.response);
+        if (a.attempt > 1) s.keepSupersededAttempt.run(id);
         s.updateAfterAttempt.run(
-          next.status, a.attempt, next.nextAttemptAt, a.status, a.error, a.ms, a.response,
+          next.status, a.attempt, next.nextAttemptAt, a.status, a.error, a.ms, a.response, a.at,
           next.status === 'delivered' ? a.at : null, next.paced ? 1 : 0, id,
         );
       }
@@ -386,7 +399,7 @@ export class Outbox {
           id: Number(info.lastInsertRowid), event_id: d.eventId, webhook: d.webhook, call_key: d.callKey,
           event_name: d.eventName, method: d.method, url: d.url, body: d.body, content_type: d.contentType,
           headers: d.headers ?? null, created_at: d.createdAt, status: 'pending', attempts: 0, retry_from: 0, next_attempt_at: d.createdAt,
-          last_status: null, last_error: null, last_ms: null, last_response: null, delivered_at: null,
+          last_status: null, last_error: null, last_ms: null, last_response: null, last_attempt_at: null, delivered_at: null,
         });
       }
       return rows;
@@ -621,12 +634,15 @@ function prepare(db: Database.Database) {
       `INSERT INTO deliveries (event_id, webhook, call_key, event_name, method, url, body, content_type,
          headers, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    insertAttempt: db.prepare(
-      'INSERT INTO attempts (delivery_id, attempt, at, status, ms, error, response) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    // the attempt a new one supersedes moves from the delivery's last_* to `attempts`
+    keepSupersededAttempt: db.prepare(
+      `INSERT INTO attempts (delivery_id, attempt, at, status, ms, error, response)
+         SELECT id, attempts, last_attempt_at, last_status, last_ms, last_error, last_response FROM deliveries
+          WHERE id = ? AND last_attempt_at IS NOT NULL`,
     ),
     updateAfterAttempt: db.prepare(
       `UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?, last_error = ?,
-         last_ms = ?, last_response = ?, delivered_at = ?, retry_from = retry_from + ? WHERE id = ?`,
+         last_ms = ?, last_response = ?, last_attempt_at = ?, delivered_at = ?, retry_from = retry_from + ? WHERE id = ?`,
     ),
     openLanes: db.prepare(
       `SELECT webhook, call_key, MIN(id) AS first_id FROM deliveries

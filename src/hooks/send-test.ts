@@ -67,7 +67,7 @@ async function publishTest(sink: WebhookConfig, ev: CallEvent, payload: Rendered
   const sender = new AmqpSender(pino({ level: 'silent' }), Date.now);
   try {
     const res = await sender.send(
-      { id: 0, event_id: ev.id, webhook: sink.name, call_key: '', event_name: ev.event_name, method: 'POST', url: routingKey, body: payload.body, content_type: payload.contentType, headers, created_at: 0, status: 'pending', attempts: 0, retry_from: 0, next_attempt_at: 0, last_status: null, last_error: null, last_ms: null, last_response: null, delivered_at: null },
+      { id: 0, event_id: ev.id, webhook: sink.name, call_key: '', event_name: ev.event_name, method: 'POST', url: routingKey, body: payload.body, content_type: payload.contentType, headers, created_at: 0, status: 'pending', attempts: 0, retry_from: 0, next_attempt_at: 0, last_status: null, last_error: null, last_ms: null, last_response: null, last_attempt_at: null, delivered_at: null },
       sink,
     );
     out.write(res.error ? `-> failed: ${res.error}\n` : `-> confirmed by the broker in ${res.ms} ms\n`);
