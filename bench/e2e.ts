@@ -223,8 +223,22 @@ export interface E2eOptions {
   latencyMessages: number;
   rate: number;
   timeoutMs: number;
+  /** latency at a rate of call events (the lean stream, one webhook): events/s, for how long */
+  eventLatency: { eventsPerSec: number; seconds: number };
   /** the sustained run: call events/s, for how long, to how many webhooks */
   sustained: { eventsPerSec: number; seconds: number; webhooks: number };
+}
+
+export interface EventLatencyResult {
+  eventsPerSec: number;
+  seconds: number;
+  webhooks: number;
+  /** every webhook of the run */
+  all: { p50: number; p99: number; max: number };
+  /** the first second's webhooks (the first after start: cold code paths, the first connection) */
+  firstSecond: { p50: number; p99: number; max: number };
+  /** the webhooks after the first second */
+  afterFirstSecond: { p50: number; p99: number; max: number };
 }
 
 export interface SustainedResult {
@@ -271,7 +285,15 @@ async function throughput(world: World, opts: E2eOptions, webhooks: number): Pro
   };
 }
 
-export async function benchE2e(opts: E2eOptions): Promise<{ throughput: ThroughputResult; throughput3: ThroughputResult; latency: LatencyResult; sustained: SustainedResult }> {
+/** the lean stream paced at `eventsPerSec` call events/s for `seconds`, to `webhooks` webhooks */
+function runEvents(world: World, eventsPerSec: number, seconds: number, webhooks: number, timeoutMs: number, partial: boolean): Promise<RunResult> {
+  const perEvent = framesPerEvent();
+  const frames = Math.round(eventsPerSec * seconds * perEvent);
+  const rate = Math.round(eventsPerSec * perEvent);
+  return runDaemon(world, { messages: frames, rate, timeoutMs, webhooks, lean: true, partial });
+}
+
+export async function benchE2e(opts: E2eOptions): Promise<{ throughput: ThroughputResult; throughput3: ThroughputResult; latency: LatencyResult; eventLatency: EventLatencyResult; sustained: SustainedResult }> {
   const world = await startWorld();
   try {
     // 3. throughput, one webhook and three
@@ -282,14 +304,25 @@ export async function benchE2e(opts: E2eOptions): Promise<{ throughput: Throughp
     const lat = await runDaemon(world, { messages: opts.latencyMessages, rate: opts.rate, timeoutMs: opts.timeoutMs });
     const latency = { rate: opts.rate, webhooks: lat.stats.latencies.length, ...percentiles(lat.stats.latencies), ownFrame: percentiles(lat.stats.ownFrameLatencies) };
 
-    // 6. sustained: call events at a steady rate for minutes, to several webhooks (the lean
-    // stream: as many frames per event as a PBX limited to the events callhook reads)
+    // 4b. latency at a rate of call events (the lean stream: as many frames per event as a PBX
+    // limited to the events callhook reads), one webhook; latencies come in arrival order
+    const e = opts.eventLatency;
+    const ev = await runEvents(world, e.eventsPerSec, e.seconds, 1, opts.timeoutMs + e.seconds * 1000, false);
+    const all = ev.stats.latencies;
+    const firstN = Math.min(all.length, e.eventsPerSec);
+    const eventLatency: EventLatencyResult = {
+      eventsPerSec: e.eventsPerSec,
+      seconds: e.seconds,
+      webhooks: all.length,
+      all: percentiles(all),
+      firstSecond: percentiles(all.slice(0, firstN)),
+      afterFirstSecond: percentiles(all.slice(firstN)),
+    };
+
+    // 6. sustained: call events at a steady rate for minutes, to several webhooks; the
+    // stream's own time plus 30 s to catch up, what is still owed then is reported
     const s = opts.sustained;
-    const perEvent = framesPerEvent();
-    const frames = Math.round(s.eventsPerSec * s.seconds * perEvent);
-    const rate = Math.round(s.eventsPerSec * perEvent);
-    // the stream's own time plus 30 s to catch up; what is still owed then is reported
-    const run = await runDaemon(world, { messages: frames, rate, timeoutMs: s.seconds * 1000 + 30_000, webhooks: s.webhooks, lean: true, partial: true });
+    const run = await runEvents(world, s.eventsPerSec, s.seconds, s.webhooks, s.seconds * 1000 + 30_000, true);
     const sent = ((run.stats.sendEnd ?? run.stats.lastAt ?? 0) - (run.stats.sendStart ?? 0)) / 1000;
     const sustained: SustainedResult = {
       eventsPerSec: Math.round(run.events / sent),
@@ -305,7 +338,7 @@ export async function benchE2e(opts: E2eOptions): Promise<{ throughput: Throughp
       failed: run.failed,
       breakerOpen: run.breakerOpen,
     };
-    return { throughput: throughput1, throughput3, latency, sustained };
+    return { throughput: throughput1, throughput3, latency, eventLatency, sustained };
   } finally {
     world.child.send({ cmd: 'exit' });
     world.child.disconnect();
