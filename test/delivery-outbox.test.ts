@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listDeliveries, formatDeliveries, replay } from '../src/delivery/inspect.js';
-import { Outbox, StorageError, type DeliveryRow } from '../src/delivery/outbox.js';
+import { Outbox, StorageError, callMatch, type DeliveryRow } from '../src/delivery/outbox.js';
 import type { RenderedDelivery } from '../src/delivery/types.js';
 
 const dirs: string[] = [];
@@ -164,6 +164,26 @@ describe('Outbox', () => {
     expect(() => new Outbox({ path: corrupt })).toThrow(
       `cannot use ${join(corrupt, 'callhook.db')}: not a database (corrupt, or another kind of file)`,
     );
+  });
+
+  it('finds a call\'s deliveries by its full key or its call id alone, through an index (no table scan)', () => {
+    const dir = tempDir();
+    const outbox = new Outbox({ path: dir });
+    outbox.enqueue([delivery(1, 'pbx1:100.1'), delivery(2, 'pbx2:100.1'), delivery(3, 'pbx1:200.2'), delivery(4, 'pbx1:100.10')]);
+    outbox.flush();
+    outbox.close();
+    const keys = (id: string) => listDeliveries(dir, { callId: id }).map((r) => r.call_key);
+    expect(keys('100.1')).toEqual(['pbx1:100.1', 'pbx2:100.1']);
+    expect(keys('pbx1:100.1')).toEqual(['pbx1:100.1']);
+    expect(keys('pbx2:200.2')).toEqual([]);
+    expect(replay(dir, { webhook: 'crm', callId: 'pbx1:200.2' })).toBe(1);
+    const db = new Database(join(dir, 'callhook.db'));
+    for (const id of ['100.1', 'pbx1:100.1']) {
+      const m = callMatch(id);
+      const plan = db.prepare(`EXPLAIN QUERY PLAN SELECT * FROM deliveries WHERE ${m.sql} ORDER BY id DESC LIMIT 100`).all(...m.args) as Array<{ detail: string }>;
+      expect(plan.map((p) => p.detail)).toEqual(['SEARCH deliveries USING INDEX deliveries_call_id (<expr>=?)']);
+    }
+    db.close();
   });
 
   it('keeps the last attempt in the delivery row and only superseded ones in attempts; a store made before that keeps its history', () => {

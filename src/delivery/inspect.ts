@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
-import { CALL_MATCH, StorageError, dbFileFor, describeStorageError, queryDeliveries, type DeliveryWithAttempts, type ListOptions } from './outbox.js';
+import { callMatch, StorageError, dbFileFor, describeStorageError, queryDeliveries, type DeliveryWithAttempts, type ListOptions } from './outbox.js';
 
 export type { DeliveryWithAttempts, ListOptions } from './outbox.js';
 
@@ -52,8 +52,9 @@ export function replay(dbPath: string, opts: ReplayOptions, now = Date.now()): n
     const where = ['webhook = ?'];
     const args: unknown[] = [opts.webhook];
     if (opts.callId !== undefined) {
-      where.push(CALL_MATCH);
-      args.push(opts.callId, opts.callId);
+      const m = callMatch(opts.callId);
+      where.push(m.sql);
+      args.push(...m.args);
     }
     if (opts.since !== undefined) {
       where.push('created_at >= ?');

@@ -94,20 +94,27 @@ export interface DeliveryWithAttempts extends DeliveryRow {
   history: AttemptRow[];
 }
 
+/** a delivery's call id: its call key ("<pbx name>:<call_id>") after the first colon */
+const CALL_ID_OF_KEY = "substr(call_key, instr(call_key, ':') + 1)";
+
 /**
  * `--call ID` matches a delivery's call key ("pbx1:1795268179.0", as the CALL column shows it)
- * or the call_id of the payload alone ("1795268179.0"): the key is "<pbx name>:<call_id>".
- * Two parameters: the ID twice.
+ * or the call_id of the payload alone ("1795268179.0"), through the index on the call id.
  */
-export const CALL_MATCH = "(call_key = ? OR substr(call_key, instr(call_key, ':') + 1) = ?)";
+export function callMatch(callId: string): { sql: string; args: string[] } {
+  const colon = callId.indexOf(':');
+  if (colon < 0) return { sql: `${CALL_ID_OF_KEY} = ?`, args: [callId] };
+  return { sql: `(${CALL_ID_OF_KEY} = ? AND call_key = ?)`, args: [callId.slice(colon + 1), callId] };
+}
 
 /** listDeliveries on an open database (the daemon's web view reads its own connection) */
 export function queryDeliveries(db: Database.Database, opts: ListOptions = {}): DeliveryWithAttempts[] {
   const where: string[] = [];
   const args: unknown[] = [];
   if (opts.callId !== undefined) {
-    where.push(CALL_MATCH);
-    args.push(opts.callId, opts.callId);
+    const m = callMatch(opts.callId);
+    where.push(m.sql);
+    args.push(...m.args);
   }
   if (opts.webhook !== undefined) {
     where.push('webhook = ?');
@@ -210,7 +217,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(webhook, call_key, id)
   WHERE status IN ('pending', 'failed');
 CREATE INDEX IF NOT EXISTS deliveries_done ON deliveries(status, delivered_at);
-CREATE INDEX IF NOT EXISTS deliveries_call ON deliveries(call_key);
+-- a call's deliveries by its full key or its call id alone (callMatch)
+CREATE INDEX IF NOT EXISTS deliveries_call_id ON deliveries(substr(call_key, instr(call_key, ':') + 1));
+DROP INDEX IF EXISTS deliveries_call;
 -- the attempts a later one superseded (the last one is the delivery's last_* columns)
 CREATE TABLE IF NOT EXISTS attempts (
   id          INTEGER PRIMARY KEY,
