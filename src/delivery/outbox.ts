@@ -141,7 +141,8 @@ export function queryDeliveries(db: Database.Database, opts: ListOptions = {}): 
 
 /** the superseded attempts, then the last one (kept in the delivery's own row) */
 function historyOf(r: DeliveryRow, superseded: AttemptRow[]): AttemptRow[] {
-  if (r.last_attempt_at === null || r.attempts === 0) return superseded;
+  // (undefined: a store the daemon has not opened since the column came)
+  if (r.last_attempt_at == null || r.attempts === 0) return superseded;
   superseded.push({ delivery_id: r.id, attempt: r.attempts, at: r.last_attempt_at, status: r.last_status, ms: r.last_ms, error: r.last_error, response: r.last_response });
   return superseded;
 }
