@@ -15,6 +15,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CallEvent } from '../src/calls/events.js';
 import { readCapture } from '../src/pbx/capture.js';
@@ -144,6 +145,7 @@ describe('durable delivery through the daemon', () => {
     const unanswered = new Set<ReceivedRequest>();
     const answeredAt: number[] = [];
     const receiver = await receiverWith((req, res) => {
+      watch(req.socket);
       unanswered.add(req);
       setTimeout(() => {
         unanswered.delete(req);
@@ -156,6 +158,20 @@ describe('durable delivery through the daemon', () => {
     const config = writeConfig(daemonYaml(ami.port, receiver.url, store, [{ name: 'crm', path: '/hooks' }]), dir);
 
     const kills: Array<{ at: number; inFlight: number; committed: DeliveryWithAttempts[] }> = [];
+    // which daemon sent a request: its connection ends (FIN or reset) when that daemon is
+    // killed; the kernel closes a dead process's sockets before its parent hears of the exit,
+    // so that happens between a kill and the next daemon's start (\`killing\` below)
+    let killing: number | null = null;
+    const killedBy = new Map<Socket, number>();
+    const watched = new WeakSet<Socket>();
+    const watch = (socket: Socket) => {
+      if (watched.has(socket)) return;
+      watched.add(socket);
+      const ended = () => {
+        if (!killedBy.has(socket) && killing !== null) killedBy.set(socket, killing);
+      };
+      for (const e of ['end', 'error', 'close']) socket.once(e, ended);
+    };
     let streamDone = false;
     const t0 = Date.now();
     void ami.done.then(() => (streamDone = true));
@@ -167,10 +183,12 @@ describe('durable delivery through the daemon', () => {
       const at = Date.now();
       // in flight: received and not answered, or answered so recently that the daemon may not have recorded it
       const inFlight = unanswered.size + answeredAt.filter((t) => at - t < 50).length;
+      killing = k;
       d.proc.kill('SIGKILL');
       expect(await d.exited).toBe('SIGKILL');
       // what the killed daemon had committed (the PBX stream waits while nobody is logged in)
       kills.push({ at, inFlight, committed: await deliveries(store) });
+      killing = null;
       d = daemon(config); // same store
     }
     await d.waitForLog(isMsg(/logged in/), 10_000);
@@ -219,11 +237,11 @@ describe('durable delivery through the daemon', () => {
     expect(firstOrder).toEqual(storeOrder);
 
     // duplicates: only what was in flight when a kill came, so at most concurrency x kills
-    const firstAt = new Map<string, number>();
+    const firstOn = new Map<string, Socket>();
     const dupIds: string[] = [];
     for (const [i, e] of got.entries()) {
-      if (firstAt.has(e.id)) dupIds.push(e.id);
-      else firstAt.set(e.id, receiver.requests[i].at);
+      if (firstOn.has(e.id)) dupIds.push(e.id);
+      else firstOn.set(e.id, receiver.requests[i].socket);
     }
     const duplicates = got.length - gotIds.size;
     console.log(
@@ -232,13 +250,12 @@ describe('durable delivery through the daemon', () => {
     );
     expect(duplicates).toBeLessThanOrEqual(PER_WEBHOOK_CONCURRENCY * kills.length);
     for (const id of dupIds) {
-      // a duplicate was first received by a daemon that was then killed before it recorded the
-      // outcome (in flight): the store it left does not have it delivered. How long before the
-      // kill that was depends on the machine's load, not the code, so no clock window here.
-      const t = firstAt.get(id)!;
-      const killer = kills.find((k, i) => t <= k.at && (i === 0 || t > kills[i - 1].at));
-      expect(killer, `duplicate ${id} was sent by a killed daemon`).toBeDefined();
-      const row = killer!.committed.find((r) => r.event_id === id);
+      // a duplicate was first sent by a daemon that was then killed before it recorded the
+      // outcome (in flight): the store it left does not have it delivered. Which daemon sent
+      // it is told by its connection, not by a clock, which the machine's load skews.
+      const killed = killedBy.get(firstOn.get(id)!);
+      expect(killed, `duplicate ${id} was first sent by a daemon that was killed`).toBeDefined();
+      const row = kills[killed!].committed.find((r) => r.event_id === id);
       expect(row?.status, `duplicate ${id} was recorded delivered before the kill`).not.toBe('delivered');
     }
 

@@ -4,7 +4,7 @@
  * (default 200 "ok"). Reused by the delivery, daemon and demo tests.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 export interface ReceivedRequest {
   method: string;
@@ -13,6 +13,8 @@ export interface ReceivedRequest {
   body: string;
   /** Date.now() when the body was complete */
   at: number;
+  /** the connection it came on (whose sender it was: each daemon process has its own) */
+  socket: Socket;
 }
 
 /** answers one request; may be async (e.g. to answer slowly) */
@@ -44,6 +46,7 @@ export async function startReceiver(handler: ReceiverHandler = defaultHandler, p
         headers: req.headers,
         body: Buffer.concat(chunks).toString('utf8'),
         at: Date.now(),
+        socket: req.socket,
       };
       requests.push(r);
       Promise.resolve(current(r, res)).catch((err: unknown) => {
