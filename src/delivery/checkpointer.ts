@@ -22,14 +22,23 @@ export const CHECKPOINT_EVERY_MS = 250;
 export const CATCH_UP_PAGES = 16_000;
 
 // CommonJS, evaluated in the worker: better-sqlite3 is loaded by the path resolved here
+// The connection opens at the first checkpoint, so a thread closed before one never touches
+// the files; at close it lets go of it, then says so through \`closed\` (the owner waits).
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
-const db = new Database(workerData.file);
-db.pragma('busy_timeout = 5000');
+let db = null;
 parentPort.on('message', (m) => {
-  if (m === 'close') { db.close(); parentPort.close(); return; }
+  if (m === 'close') {
+    try { if (db) db.close(); } finally {
+      Atomics.store(workerData.closed, 0, 1);
+      Atomics.notify(workerData.closed, 0);
+      parentPort.close();
+    }
+    return;
+  }
   try {
+    if (!db) { db = new Database(workerData.file); db.pragma('busy_timeout = 5000'); }
     const r = db.pragma('wal_checkpoint(PASSIVE)')[0];
     parentPort.postMessage({ ok: true, log: r.log });
   } catch (err) {
@@ -37,6 +46,9 @@ parentPort.on('message', (m) => {
   }
 });
 `;
+
+/** how long close() waits for the thread to let go of its connection */
+const CLOSE_WAIT_MS = 10_000;
 
 export interface CheckpointerOptions {
   file: string;
@@ -56,11 +68,13 @@ export class Checkpointer {
   private lastAt = 0;
   private failed = false;
   private closing: Promise<void> | null = null;
+  /** set to 1 by the thread once its connection is closed */
+  private readonly closed = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(private readonly opts: CheckpointerOptions) {
     this.now = opts.now ?? Date.now;
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file: opts.file, driver } });
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file: opts.file, driver, closed: this.closed } });
     // a thread that only ever answers: it must not keep the process alive
     this.worker.unref();
     this.worker.on('message', (m: { ok: true; log: number } | { ok: false; error: string }) => {
@@ -90,15 +104,19 @@ export class Checkpointer {
     this.worker.postMessage('checkpoint');
   }
 
-  /** closes the worker's connection and ends the thread (the owner's close checkpoints last) */
+  /**
+   * Closes the thread's connection and ends the thread. Blocks until that connection is
+   * closed (at most the checkpoint it is running), so the owner's connection, closed next, is
+   * the last one: its close checkpoints what is left, and no file changes after it.
+   */
   close(): Promise<void> {
-    this.closing ??= this.failed
-      ? Promise.resolve()
-      : new Promise<void>((resolve) => {
-          this.worker.once('exit', () => resolve());
-          this.worker.postMessage('close');
-        });
-    return this.closing;
+    if (this.closing) return this.closing;
+    if (this.failed) return (this.closing = Promise.resolve());
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.closing = exited;
+    this.worker.postMessage('close');
+    if (Atomics.wait(this.closed, 0, 0, CLOSE_WAIT_MS) === 'timed-out') void this.worker.terminate();
+    return exited;
   }
 
   private fail(err: Error): void {
