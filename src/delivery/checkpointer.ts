@@ -67,7 +67,7 @@ export class Checkpointer {
   private catchUp = false;
   private lastAt = 0;
   private failed = false;
-  private closing: Promise<void> | null = null;
+  private closing = false;
   /** set to 1 by the thread once its connection is closed */
   private readonly closed = new Int32Array(new SharedArrayBuffer(4));
 
@@ -109,14 +109,12 @@ export class Checkpointer {
    * closed (at most the checkpoint it is running), so the owner's connection, closed next, is
    * the last one: its close checkpoints what is left, and no file changes after it.
    */
-  close(): Promise<void> {
-    if (this.closing) return this.closing;
-    if (this.failed) return (this.closing = Promise.resolve());
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    this.closing = exited;
+  close(): void {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.failed) return;
     this.worker.postMessage('close');
     if (Atomics.wait(this.closed, 0, 0, CLOSE_WAIT_MS) === 'timed-out') void this.worker.terminate();
-    return exited;
   }
 
   private fail(err: Error): void {

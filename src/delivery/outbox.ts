@@ -624,7 +624,7 @@ export class Outbox {
       this.logger?.error({ file: this.file, lost: this.batch.length }, 'outbox closed with unwritten deliveries');
     }
     // the thread lets go of its connection; this one's close checkpoints what is left
-    void this.checkpointer.close();
+    this.checkpointer.close();
     this.db.close();
   }
 }
