@@ -48,6 +48,8 @@ export interface LatencyResult {
   max: number;
   /** from the event's own frame: with the tracker's deliberate holds (a call.initial waiting for routing) */
   ownFrame: { p50: number; p99: number; max: number };
+  /** a plain Pool's round trip to the same receiver at the same webhooks/s (the HTTP part's floor) */
+  limit: { p50: number; p99: number; max: number };
 }
 
 interface World {
@@ -216,6 +218,33 @@ async function runLimit(world: World, n: number, size: number): Promise<{ ms: nu
   return { ms, cpuUs: cpu.user + cpu.system };
 }
 
+/**
+ * The latency floor at a pace: a plain undici Pool posting n bodies of `size` bytes to the
+ * same receiver, one every 1000/perSec ms, each on its own (no order to keep); per request,
+ * the round trip (request sent to response read), in this process.
+ */
+async function runLimitPaced(world: World, n: number, perSec: number, size: number): Promise<{ p50: number; p99: number; max: number }> {
+  const pool = new Pool(`http://127.0.0.1:${world.httpPort}`, { pipelining: 1 });
+  const body = JSON.stringify({ pad: 'x'.repeat(Math.max(0, size - 10)) });
+  const rtt: number[] = [];
+  const sends: Array<Promise<void>> = [];
+  const one = async () => {
+    const t0 = performance.now();
+    const res = await pool.request({ path: '/limit', method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    await res.body.dump();
+    rtt.push(performance.now() - t0);
+  };
+  const start = performance.now();
+  while (sends.length < n) {
+    const due = Math.min(n, Math.floor(((performance.now() - start) * perSec) / 1000) + 1);
+    while (sends.length < due) sends.push(one());
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(sends);
+  await pool.close();
+  return percentiles(rtt);
+}
+
 export interface E2eOptions {
   /** frames blasted for the throughput run */
   messages: number;
@@ -239,6 +268,8 @@ export interface EventLatencyResult {
   firstSecond: { p50: number; p99: number; max: number };
   /** the webhooks after the first second */
   afterFirstSecond: { p50: number; p99: number; max: number };
+  /** a plain Pool's round trip to the same receiver at the same webhooks/s (the HTTP part's floor) */
+  limit: { p50: number; p99: number; max: number };
 }
 
 export interface SustainedResult {
@@ -285,6 +316,14 @@ async function throughput(world: World, opts: E2eOptions, webhooks: number): Pro
   };
 }
 
+/** the Pool at the pace of a latency run: as many requests, over as long, of the same average size */
+async function pacedLimit(world: World, run: RunResult): Promise<{ p50: number; p99: number; max: number }> {
+  const { received, bodyBytes, sendStart, lastAt } = run.stats;
+  const perSec = (received / Math.max(1, (lastAt as number) - (sendStart as number))) * 1000;
+  await world.ask({ cmd: 'reset' }, 'reset');
+  return runLimitPaced(world, received, perSec, Math.round(bodyBytes / Math.max(1, received)));
+}
+
 /** the lean stream paced at `eventsPerSec` call events/s for `seconds`, to `webhooks` webhooks */
 function runEvents(world: World, eventsPerSec: number, seconds: number, webhooks: number, timeoutMs: number, partial: boolean): Promise<RunResult> {
   const perEvent = framesPerEvent();
@@ -302,7 +341,8 @@ export async function benchE2e(opts: E2eOptions): Promise<{ throughput: Throughp
 
     // 4. latency at a fixed rate
     const lat = await runDaemon(world, { messages: opts.latencyMessages, rate: opts.rate, timeoutMs: opts.timeoutMs });
-    const latency = { rate: opts.rate, webhooks: lat.stats.latencies.length, ...percentiles(lat.stats.latencies), ownFrame: percentiles(lat.stats.ownFrameLatencies) };
+    const latencyLimit = await pacedLimit(world, lat);
+    const latency = { rate: opts.rate, webhooks: lat.stats.latencies.length, ...percentiles(lat.stats.latencies), ownFrame: percentiles(lat.stats.ownFrameLatencies), limit: latencyLimit };
 
     // 4b. latency at a rate of call events (the lean stream: as many frames per event as a PBX
     // limited to the events callhook reads), one webhook; latencies come in arrival order
@@ -317,6 +357,7 @@ export async function benchE2e(opts: E2eOptions): Promise<{ throughput: Throughp
       all: percentiles(all),
       firstSecond: percentiles(all.slice(0, firstN)),
       afterFirstSecond: percentiles(all.slice(firstN)),
+      limit: await pacedLimit(world, ev),
     };
 
     // 6. sustained: call events at a steady rate for minutes, to several webhooks; the

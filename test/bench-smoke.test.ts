@@ -54,6 +54,9 @@ describe('npm run bench -- --smoke', () => {
     expect(Number.isFinite(out.results.e2e.latency.p99)).toBe(true);
     expect(out.results.e2e.eventLatency.webhooks).toBeGreaterThan(0);
     expect(Number.isFinite(out.results.e2e.eventLatency.afterFirstSecond.p99)).toBe(true);
+    // the HTTP floor at the same pace, measured in the same run
+    expect(out.results.e2e.latency.limit.p99).toBeGreaterThan(0);
+    expect(out.results.e2e.eventLatency.limit.p99).toBeGreaterThan(0);
     expect(out.results.e2e.throughput3.webhooks).toBe(3 * out.results.e2e.throughput.webhooks);
     expect(out.results.e2e.sustained.deliveries).toBeGreaterThan(0);
     // the kill window has no tolerance: an event counted and not stored is a bug at any size
