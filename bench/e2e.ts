@@ -130,6 +130,8 @@ export interface RunOptions {
   lean?: boolean;
   /** at the timeout, report what arrived instead of failing (the sustained run: falling behind is its finding) */
   partial?: boolean;
+  /** ms after the daemon's start from which its RSS counts as settled (rss.settled: the first sample then) */
+  settleMs?: number;
 }
 
 export interface RunResult {
@@ -138,8 +140,8 @@ export interface RunResult {
   expected: number;
   events: number;
   cpuUs: number;
-  /** this process's RSS (the daemon's) sampled every second: first, last, peak (MB) */
-  rss: { first: number; last: number; peak: number };
+  /** this process's RSS (the daemon's) sampled every second: first, once settled (settleMs), last, peak (MB) */
+  rss: { first: number; settled: number; last: number; peak: number };
   /** the most rows the outbox held still to send, at the moment the stream ended, and when the run was given up (partial) */
   outbox: { peak: number; atStreamEnd: number; atDeadline: number };
   /** failed attempts (the receiver never fails: any is self-inflicted), breaker openings */
@@ -158,9 +160,10 @@ export async function runDaemon(world: World, opts: RunOptions): Promise<RunResu
   const logger = createLogger({ level: 'info', destination: bufferedStdout('/dev/null') });
   const cpu0 = process.cpuUsage();
   const daemon = await Daemon.start({ configPath: writeConfig(dir, world, webhooks), logger });
-  const deadline = performance.now() + opts.timeoutMs;
+  const started = performance.now();
+  const deadline = started + opts.timeoutMs;
   const mb = () => Math.round(process.memoryUsage.rss() / 1048576);
-  const rss = { first: mb(), last: 0, peak: 0 };
+  const rss = { first: mb(), settled: -1, last: 0, peak: 0 };
   const outbox = { peak: 0, atStreamEnd: -1, atDeadline: 0 };
   let breakerOpen = 0;
   let lastSample = 0;
@@ -175,6 +178,7 @@ export async function runDaemon(world: World, opts: RunOptions): Promise<RunResu
         const d = daemon.dispatcher.stats();
         rss.last = mb();
         rss.peak = Math.max(rss.peak, rss.last);
+        if (rss.settled < 0 && lastSample - started >= (opts.settleMs ?? 0)) rss.settled = rss.last;
         outbox.peak = Math.max(outbox.peak, d.pending);
         breakerOpen += Object.values(d.webhooks).filter((w) => w.breaker === 'open').length;
         if (stats.sendEnd !== null && outbox.atStreamEnd < 0) outbox.atStreamEnd = d.pending;
@@ -194,6 +198,7 @@ export async function runDaemon(world: World, opts: RunOptions): Promise<RunResu
     rmSync(dir, { recursive: true, force: true });
   }
   if (outbox.atStreamEnd < 0) outbox.atStreamEnd = 0;
+  if (rss.settled < 0) rss.settled = rss.last;
   return { stats, expected, events, cpuUs, rss, outbox, failed: daemon.dispatcher.stats().failed, breakerOpen };
 }
 
@@ -285,7 +290,8 @@ export interface SustainedResult {
   p50: number;
   p99: number;
   max: number;
-  rss: { first: number; last: number; peak: number };
+  /** first, settled (after the first quarter of the stream: heap and caches grown to their working size), last, peak */
+  rss: { first: number; settled: number; last: number; peak: number };
   failed: number;
   breakerOpen: number;
 }
@@ -329,7 +335,8 @@ function runEvents(world: World, eventsPerSec: number, seconds: number, webhooks
   const perEvent = framesPerEvent();
   const frames = Math.round(eventsPerSec * seconds * perEvent);
   const rate = Math.round(eventsPerSec * perEvent);
-  return runDaemon(world, { messages: frames, rate, timeoutMs, webhooks, lean: true, partial });
+  // RSS counts as settled after the first quarter of the stream
+  return runDaemon(world, { messages: frames, rate, timeoutMs, webhooks, lean: true, partial, settleMs: (seconds * 1000) / 4 });
 }
 
 export async function benchE2e(opts: E2eOptions): Promise<{ throughput: ThroughputResult; throughput3: ThroughputResult; latency: LatencyResult; eventLatency: EventLatencyResult; sustained: SustainedResult }> {

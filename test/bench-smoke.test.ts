@@ -59,6 +59,7 @@ describe('npm run bench -- --smoke', () => {
     expect(out.results.e2e.eventLatency.limit.p99).toBeGreaterThan(0);
     expect(out.results.e2e.throughput3.webhooks).toBe(3 * out.results.e2e.throughput.webhooks);
     expect(out.results.e2e.sustained.deliveries).toBeGreaterThan(0);
+    expect(out.results.e2e.sustained.rss.settled).toBeGreaterThan(0);
     // the kill window has no tolerance: an event counted and not stored is a bug at any size
     expect(out.results.kill.kills).toBe(2);
     expect(out.results.kill.totalLost).toBe(0);
