@@ -17,7 +17,7 @@ import { AmiFramer } from '../src/pbx/ami/framer.js';
 import { AmiTranslator } from '../src/pbx/ami/translator.js';
 import { amiAdapter } from '../src/pbx/ami/index.js';
 import { EslFramer } from '../src/pbx/esl/framer.js';
-import { EslTranslator } from '../src/pbx/esl/translator.js';
+import { ESL_HEADERS_USED, EslTranslator } from '../src/pbx/esl/translator.js';
 import { keepSubscribed } from '../src/pbx/esl/client.js';
 import { amiStream, chunked, eslStream } from './streams.js';
 
@@ -134,7 +134,7 @@ export async function benchAmi(opts: ParseOptions): Promise<ParseResult> {
 // the ESL adapter exists now: import it directly
 export function runOursEsl(chunks: Buffer[]): { messages: number; callEvents: number } {
   // as a live connection: only the subscribed events are decoded (the captures hold `event plain ALL`)
-  const framer = new EslFramer({ keepEvent: keepSubscribed });
+  const framer = new EslFramer({ keepEvent: keepSubscribed, keepHeaders: ESL_HEADERS_USED });
   const translator = new EslTranslator({ pbxName: 'bench' });
   const tracker = new CallTracker({
     pbx: { name: 'bench', type: 'freeswitch' },

@@ -250,7 +250,7 @@ describe('valid files', () => {
     expect(config.file).toBe(fixture('valid-minimal.yaml'));
     expect(config.pbx[0]).toEqual({
       name: 'pbx1', type: 'asterisk', host: '127.0.0.1', port: 5038, username: 'callhook', secret: 'from-env',
-      trunks: [], event_format: 'json', ivrs: [], action_timeout_ms: 10_000, ping_interval_ms: 20_000,
+      trunks: [], event_format: 'plain', ivrs: [], action_timeout_ms: 10_000, ping_interval_ms: 20_000,
       orphan_timeout_ms: 4 * 3_600_000, wrapup_ms: 0, enabled: true,
     });
     expect(config.pbx[1]).toMatchObject({ type: 'freeswitch', port: 8021, username: null, secret: 's3cret-from-file' });

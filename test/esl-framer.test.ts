@@ -61,6 +61,37 @@ describe('EslFramer', () => {
     }
   });
 
+  it('with keepHeaders decodes only those headers of a plain event, and their values as the full decode does', () => {
+    const keep = ['Event-Name', 'Unique-ID', 'Caller-Caller-ID-Name', 'variable_sip_term_status', 'Job-UUID'];
+    const plainCaptures = captures.filter((f) => f.endsWith('.plain.esl'));
+    expect(plainCaptures.length).toBeGreaterThan(5);
+    let decoded = 0;
+    for (const file of plainCaptures) {
+      const bytes = readFileSync(new URL(file, DIR));
+      const full = parseAll(bytes).map(eventOf);
+      const f = new EslFramer({ keepHeaders: keep });
+      const picked = f.push(bytes).map(eventOf);
+      expect(picked.length).toBe(full.length);
+      for (let i = 0; i < full.length; i++) {
+        const ev = full[i];
+        if (!ev) {
+          expect(picked[i]).toBeFalsy();
+          continue;
+        }
+        const want = Object.fromEntries(Object.entries(ev).filter(([k]) => keep.includes(k) || k === '_body' || k === 'Content-Length'));
+        expect(picked[i]).toEqual(want);
+        if (ev['Caller-Caller-ID-Name'] !== undefined) decoded++;
+      }
+    }
+    expect(decoded).toBeGreaterThan(0);
+    // URL-decoding and the inner body still apply to what is kept
+    const body = 'Event-Name: BACKGROUND_JOB\nJob-UUID: j1\nCaller-Caller-ID-Name: J%C3%BCrgen%20M\nCore-UUID: x\nContent-Length: 4\n\n+OK\n';
+    const frame = Buffer.from(`Content-Length: ${Buffer.byteLength(body)}\nContent-Type: text/event-plain\n\n${body}`);
+    expect(eventOf(new EslFramer({ keepHeaders: keep }).push(frame)[0])).toEqual({
+      'Event-Name': 'BACKGROUND_JOB', 'Job-UUID': 'j1', 'Caller-Caller-ID-Name': 'Jürgen M', 'Content-Length': '4', _body: '+OK\n',
+    });
+  });
+
   it('gives the same messages for any chunking of a capture', () => {
     const bytes = readFileSync(new URL('h-queue-answered.plain.esl', DIR));
     const whole = parseAll(bytes);

@@ -1,9 +1,9 @@
 // Translator: each FreeSWITCH capture gives, per leg, the signal sequence the scenario's SIP
 // ladder describes (expectations written from the captures' README, not from output).
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EslFramer, eventOf } from '../src/pbx/esl/framer.js';
-import { EslTranslator } from '../src/pbx/esl/translator.js';
+import { ESL_HEADERS_USED, EslTranslator } from '../src/pbx/esl/translator.js';
 import type { Signal } from '../src/calls/signals.js';
 
 const DIR = new URL('./fixtures/freeswitch/', import.meta.url);
@@ -286,5 +286,38 @@ describe('loopback ring groups', () => {
     expect(frames.join('')).not.toBe(text);
     expect(new Set(evs.map((e) => e.call_id)).size).toBe(1);
     expect(evs.some((e) => e.event_name === 'call.missed')).toBe(false);
+  });
+});
+
+describe('ESL_HEADERS_USED (what a plain-event framer decodes)', () => {
+  it('names every event header the translator reads', () => {
+    const src = readFileSync(new URL('../src/pbx/esl/translator.ts', import.meta.url), 'utf8');
+    const read = new Set([...src.matchAll(/\bev\['([^']+)'\]|\bev\.([A-Za-z0-9_]+)/g)].map((m) => m[1] ?? m[2]));
+    expect(read.size).toBeGreaterThan(40);
+    // the translator reads events only through `ev` with literal names
+    expect(src).not.toMatch(/\bev\[[^'\]]/);
+    expect([...read].filter((h) => !ESL_HEADERS_USED.includes(h))).toEqual([]);
+  });
+
+  it('every FreeSWITCH capture translates the same from those headers alone as from all of them', () => {
+    const files = [
+      ...readdirSync(DIR).filter((f) => /\.(json|plain)\.esl$/.test(f)).map((f) => new URL(f, DIR)),
+      ...readdirSync(new URL('live/', DIR)).filter((f) => f.endsWith('.esl')).map((f) => new URL(`live/${f}`, DIR)),
+    ];
+    expect(files.length).toBeGreaterThan(30);
+    let signals = 0;
+    for (const file of files) {
+      const full = new EslTranslator({ pbxName: 'fs1' });
+      const picked = new EslTranslator({ pbxName: 'fs1' });
+      for (const m of new EslFramer().push(readFileSync(file))) {
+        const ev = eventOf(m);
+        if (!ev) continue;
+        const only = Object.fromEntries(Object.entries(ev).filter(([k]) => ESL_HEADERS_USED.includes(k)));
+        const want = full.translate(ev, 0);
+        expect(picked.translate(only, 0), `${file.pathname} ${ev['Event-Name']}`).toEqual(want);
+        signals += want.length;
+      }
+    }
+    expect(signals).toBeGreaterThan(500);
   });
 });

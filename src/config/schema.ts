@@ -70,7 +70,7 @@ const pbxSchema = z
     secret_file: nonEmpty.optional().describe('File holding the secret (trimmed); relative to the config file'),
     trunks: z.array(nonEmpty).default([])
       .describe('Channel-name globs (* and ?) of legs to carriers/gateways, e.g. PJSIP/provider-*'),
-    event_format: z.enum(['plain', 'json']).default('json').describe('ESL event format subscribed (freeswitch)'),
+    event_format: z.enum(['plain', 'json']).default('plain').describe('ESL event format subscribed (freeswitch)'),
     action_timeout: duration.prefault('10s').describe('Timeout of AMI actions / ESL api commands'),
     ping_interval: duration.prefault('20s').describe('Keepalive ping interval'),
     orphan_timeout: duration.prefault('4h').describe('Legs with no event for this long are closed'),

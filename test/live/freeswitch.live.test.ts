@@ -4,13 +4,15 @@
  * receiver gets. The same flows as asterisk.live.test.ts, where FreeSWITCH has them.
  */
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CallEvent } from '../../src/calls/events.js';
 import { until } from '../helpers/daemon.js';
 import { attendedTransferSeen, crashedCallsSeen } from '../helpers/flows.js';
 import { Phone } from './phone.js';
-import { LIVE, livePbx, shape, sipp, SIPP_AST, SIPP_FS, startCallhook, startFreeswitch } from './harness.js';
+import { LIVE, livePbx, shape, sipp, SIPP_AST, SIPP_FS, startCallhook, startFreeswitch, type Callhook } from './harness.js';
 
 const PORTS = {
   FREESWITCH_SIP_PORT: 5800, FREESWITCH_ESL_PORT: 18821, FREESWITCH_ESL_PASSWORD: 'live-esl-secret',
@@ -103,6 +105,34 @@ describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
     expect(queue[0].queue?.name).toBe('support');
     expect(evs.some((e) => e.event_name === 'call.missed')).toBe(false);
     expect(reporting(evs).answered_by).toMatch(/^sofia\/internal\/agent[12]$/);
+  });
+
+  it('event_format plain (the default, which decodes only the headers the translator reads) gives the same webhooks as json', async () => {
+    const plainCh = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
+    const ch = await startCallhook((port) => `${pbxYaml(port)}    event_format: json\n`, PORTS.FREESWITCH_ESL_PORT);
+    try {
+      const a1 = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
+      const a2 = answer('agent2', PORTS.FREESWITCH_AGENT2_PORT);
+      expect(await dial('15551230002', 'Bob', 6235, '200', 3000).done).toBe(0);
+      await Promise.race([a1.done, a2.done]);
+      a1.kill();
+      a2.kill();
+      const json = await ch.call((e) => e.some((x) => x.context === 'QUEUE'), 'the queue call, event json');
+      const plain = await plainCh.call((e) => e[0].call_id === json[0].call_id, 'the queue call, event plain');
+      expect(plain.map((e) => e.event_name)).toContain('call.reporting');
+      expect(plain).toEqual(json);
+      // and each daemon got the format it asked for, from FreeSWITCH itself
+      const seen = (c: Callhook) => {
+        const file = join(mkdtempSync(join(tmpdir(), 'fmt-')), 'seen.esl');
+        c.proxy.save(file);
+        return readFileSync(file, 'latin1');
+      };
+      expect(seen(plainCh)).toContain('Content-Type: text/event-plain\n');
+      expect(seen(plainCh)).not.toContain('Content-Type: text/event-json\n');
+      expect(seen(ch)).toContain('Content-Type: text/event-json\n');
+    } finally {
+      await ch.stop();
+    }
   });
 
   it('a recorded call: recording_url is the template filled in with the file record_session writes, only on that call', async () => {

@@ -8,7 +8,7 @@ import type { PbxConfig } from '../../config/types.js';
 import type { ConnectionStats, PbxConnection, SignalHandler } from '../types.js';
 import { PbxClock } from '../clock.js';
 import { EslClient } from './client.js';
-import { EslTranslator } from './translator.js';
+import { ESL_HEADERS_USED, EslTranslator } from './translator.js';
 
 export class EslConnection implements PbxConnection {
   private readonly client: EslClient;
@@ -35,6 +35,7 @@ export class EslConnection implements PbxConnection {
       pingIntervalMs: config.ping_interval_ms,
       logger,
       name: config.name,
+      eventHeaders: ESL_HEADERS_USED,
     });
     this.client.on('event', (ev: Record<string, string>, receivedAt: number) => {
       const signals = this.translator.translate(ev, receivedAt);

@@ -5,7 +5,7 @@ import type { PbxAdapter } from '../types.js';
 import { keepSubscribed, parseShowChannels } from './client.js';
 import { EslConnection } from './connection.js';
 import { EslFramer, eventOf } from './framer.js';
-import { EslTranslator } from './translator.js';
+import { ESL_HEADERS_USED, EslTranslator } from './translator.js';
 
 export const eslAdapter: PbxAdapter = {
   type: 'freeswitch',
@@ -14,7 +14,7 @@ export const eslAdapter: PbxAdapter = {
   wants: (name) => keepSubscribed(name),
   decoder() {
     // captures hold `event plain ALL`: decode only what a live connection would receive
-    const framer = new EslFramer({ keepEvent: keepSubscribed });
+    const framer = new EslFramer({ keepEvent: keepSubscribed, keepHeaders: ESL_HEADERS_USED });
     const translator = new EslTranslator({ pbxName: 'capture' });
     // as the live connection: a `show channels as json` reply is a resync, and an
     // auth/request after the first one means the connection was lost after the previous chunk

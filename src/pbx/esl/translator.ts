@@ -60,6 +60,27 @@ export interface EslTranslatorStats {
   ignored: number;
 }
 
+/**
+ * Every event header the translator reads (a test checks this list against the code): a
+ * framer given it (EslFramerOptions.keepHeaders) decodes only these of a plain event's ~150.
+ */
+export const ESL_HEADERS_USED: readonly string[] = [
+  'Answer-State', 'CC-Action', 'CC-Agent', 'CC-Agent-Answered-Time', 'CC-Agent-Status',
+  'CC-Agent-UUID', 'CC-Cancel-Reason', 'CC-Cause', 'CC-Member-Joined-Time',
+  'CC-Member-Leaving-Time', 'CC-Member-Session-UUID', 'CC-Queue', 'Call-Direction',
+  'Caller-Callee-ID-Name', 'Caller-Callee-ID-Number', 'Caller-Caller-ID-Name',
+  'Caller-Caller-ID-Number', 'Caller-Context', 'Caller-Destination-Number',
+  'Caller-Transfer-Source', 'Channel-Call-State', 'Channel-Call-UUID', 'Channel-Name',
+  'DTMF-Digit', 'DTMF-Duration', 'Event-Date-Timestamp', 'Event-Name', 'Event-Subclass',
+  'Hangup-Cause', 'Other-Leg-Unique-ID', 'Record-File-Path', 'Unique-ID', 'variable_cc_agent',
+  'variable_cc_cancel_reason', 'variable_cc_cause', 'variable_cc_member_session_uuid',
+  'variable_cc_queue', 'variable_cc_queue_answered_epoch', 'variable_cc_queue_canceled_epoch',
+  'variable_cc_queue_joined_epoch', 'variable_cc_side', 'variable_hangup_cause',
+  'variable_hangup_cause_q850', 'variable_loopback_leg', 'variable_other_loopback_from_uuid',
+  'variable_other_loopback_leg_uuid', 'variable_sip_hangup_disposition',
+  'variable_sip_invite_failure_status', 'variable_sip_term_status',
+];
+
 const MAX_LEGS = 50_000;
 /** a relayed copy of a digit arrives within this window on another leg of the call */
 const DTMF_DUP_WINDOW_MS = 200;
