@@ -41,6 +41,16 @@ const answer = (user: string, port: number, extra: string[] = []) =>
 const dial = (caller: string, name: string, fromPort: number, exten: string, holdMs = 1000, scenario = 'uac_caller_bye.xml', extra: string[] = []) =>
   sipp([sip(), '-sf', join(SIPP_FS, scenario), '-s', exten, '-p', String(fromPort), '-key', 'caller', caller, '-key', 'caller_name', name, '-d', String(holdMs), ...extra]);
 
+/** Bob calls the support queue (200) from fromPort and stays holdMs; both agents are ready, the first to answer takes it */
+async function queueCall(fromPort: number, holdMs: number): Promise<void> {
+  const a1 = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
+  const a2 = answer('agent2', PORTS.FREESWITCH_AGENT2_PORT);
+  expect(await dial('15551230002', 'Bob', fromPort, '200', holdMs).done).toBe(0);
+  await Promise.race([a1.done, a2.done]);
+  a1.kill();
+  a2.kill();
+}
+
 const legs = (evs: CallEvent[]) => evs.filter((e) => e.context === 'LOCAL_USER').map(shape);
 const reporting = (evs: CallEvent[]) => evs.find((e) => e.event_name === 'call.reporting')!.reporting!;
 
@@ -93,12 +103,7 @@ describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
 
   it('queue: the caller waits in mod_callcenter, an agent answers', async () => {
     const ch = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
-    const a1 = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
-    const a2 = answer('agent2', PORTS.FREESWITCH_AGENT2_PORT);
-    expect(await dial('15551230002', 'Bob', 6230, '200', 6000).done).toBe(0);
-    await Promise.race([a1.done, a2.done]);
-    a1.kill();
-    a2.kill();
+    await queueCall(6230, 6000);
     const evs = await ch.call((e) => e.some((x) => x.context === 'QUEUE'), 'the queue call');
     const queue = evs.filter((e) => e.context === 'QUEUE');
     expect(queue.map((e) => `${e.event_name} ${e.state}`)).toEqual(['call.initial INITIAL', 'call.ringing RINGING', 'call.connected CONNECTED', 'call.hangup HANGUP']);
@@ -111,12 +116,7 @@ describe.skipIf(!LIVE.ready)('live FreeSWITCH', () => {
     const plainCh = live.use(await startCallhook(pbxYaml, PORTS.FREESWITCH_ESL_PORT));
     const ch = await startCallhook((port) => `${pbxYaml(port)}    event_format: json\n`, PORTS.FREESWITCH_ESL_PORT);
     try {
-      const a1 = answer('agent1', PORTS.FREESWITCH_AGENT1_PORT);
-      const a2 = answer('agent2', PORTS.FREESWITCH_AGENT2_PORT);
-      expect(await dial('15551230002', 'Bob', 6235, '200', 3000).done).toBe(0);
-      await Promise.race([a1.done, a2.done]);
-      a1.kill();
-      a2.kill();
+      await queueCall(6235, 3000);
       const json = await ch.call((e) => e.some((x) => x.context === 'QUEUE'), 'the queue call, event json');
       const plain = await plainCh.call((e) => e[0].call_id === json[0].call_id, 'the queue call, event plain');
       expect(plain.map((e) => e.event_name)).toContain('call.reporting');
