@@ -21,7 +21,7 @@
  * Default event format: plain. Measured on the captures in test/fixtures/freeswitch (`event
  * plain` vs `event json` of the same events, framer + translator): plain ~73k events/s, json
  * ~35k on this machine. JSON.parse has to build all ~150 headers of an event; the plain framer
- * decodes only the ~50 the translator reads (`eventHeaders`, ESL_HEADERS_USED) and passes the
+ * decodes only the ~50 the translator reads (`keepHeaders`, ESL_HEADERS_USED) and passes the
  * rest over. (With every header decoded, plain was the slower one: ~30-35k against ~45k.)
  * A bad %-escape keeps its raw text and is counted. json stays available.
  */
@@ -69,10 +69,10 @@ export interface EslClientOptions {
   /** connect timeout, ms (default 10 s) */
   connectTimeoutMs?: number;
   /**
-   * The event headers the listener reads (default: all). Plain events are decoded only
-   * that far; Event-Name and Job-UUID (for bgapi replies) are always kept.
+   * The event headers the listener reads (default: all; see EslFramerOptions.keepHeaders).
+   * Plain events are decoded only that far; Event-Name and Job-UUID (for bgapi replies) are always kept.
    */
-  eventHeaders?: readonly string[];
+  keepHeaders?: readonly string[];
 }
 
 interface Pending {
@@ -94,7 +94,7 @@ const ESL_GREETING = 'Content-Type: auth/request';
 export class EslClientError extends Error {}
 
 export class EslClient extends EventEmitter {
-  private readonly opts: Required<Omit<EslClientOptions, 'backoff' | 'eventHeaders'>> & Pick<EslClientOptions, 'backoff' | 'eventHeaders'>;
+  private readonly opts: Required<Omit<EslClientOptions, 'backoff' | 'keepHeaders'>> & Pick<EslClientOptions, 'backoff' | 'keepHeaders'>;
   private readonly log: Logger;
   private socket: net.Socket | null = null;
   private framer: EslFramer;
@@ -125,7 +125,7 @@ export class EslClient extends EventEmitter {
   }
 
   private newFramer(): EslFramer {
-    const wanted = this.opts.eventHeaders;
+    const wanted = this.opts.keepHeaders;
     return new EslFramer(wanted === undefined ? {} : { keepHeaders: [...wanted, 'Event-Name', 'Job-UUID'] });
   }
 

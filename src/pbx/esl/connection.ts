@@ -35,7 +35,7 @@ export class EslConnection implements PbxConnection {
       pingIntervalMs: config.ping_interval_ms,
       logger,
       name: config.name,
-      eventHeaders: ESL_HEADERS_USED,
+      keepHeaders: ESL_HEADERS_USED,
     });
     this.client.on('event', (ev: Record<string, string>, receivedAt: number) => {
       const signals = this.translator.translate(ev, receivedAt);

@@ -57,7 +57,7 @@ export interface EslFramerOptions {
   /**
    * Which headers of a `text/event-plain` event to decode (default: all). The others are
    * passed over without slicing or URL-decoding them: an event carries ~150 headers and the
-   * translator reads ~45 (ESL_HEADERS_USED). The inner body (`_body`) and its Content-Length
+   * translator reads ~50 (ESL_HEADERS_USED). The inner body (`_body`) and its Content-Length
    * are always kept.
    * `text/event-json` events are parsed whole: JSON.parse is native and cannot pick.
    */
