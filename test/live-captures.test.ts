@@ -199,6 +199,16 @@ ASTERISK.push({
   direction: null,
   check: (evs) => attendedTransferSeen(evs, 'PJSIP/agent1', 'PJSIP/agent2'),
 });
+ASTERISK.push({
+  // the same, where the REFER came before Asterisk had bridged the consult (agent1's second
+  // channel still in Dial): AttendedTransfer names no target and no second bridge
+  // (DestType: App); the target is the party reached in the consult call
+  name: 'attended-transfer-no-target',
+  calls: 2,
+  legs: [],
+  direction: null,
+  check: (evs) => attendedTransferSeen(evs, 'PJSIP/agent1', 'PJSIP/agent2'),
+});
 /** Atxfer's flow; `name` is the capture */
 const atxferScenario = (name: string): Scenario => ({
   // an operator panel: AMI Atxfer on agent1's channel to 101 (Asterisk queues *2101 on it as

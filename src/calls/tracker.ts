@@ -525,16 +525,18 @@ export class CallTracker {
 
   /**
    * Where a transfer went: what the PBX named, unless it named a helper channel or nothing
-   * (Asterisk's Atxfer consults through a Local/ pair, and may name no target): then the
-   * party reached, the call's newest real leg still up that is neither the transferer's
-   * endpoint nor the transferee.
+   * (Asterisk's Atxfer consults through a Local/ pair, and may name no target; a desk
+   * phone's REFER that comes before the consult call is bridged names none either): then
+   * the party reached, the newest real leg still up, in the call or in the consult call,
+   * that is neither the transferer's endpoint nor the transferee.
    */
   private transferTarget(call: Call, sig: LegTransfer): string | null {
     const target = sig.targetLegId ? this.legs.get(sig.targetLegId) : undefined;
     if (sig.target !== null && !target?.helper) return sig.target;
     const by = this.legs.get(sig.legId)?.endpoint;
+    const consult = sig.consult ? this.calls.get(sig.consult.callId) : undefined;
     let reached: Leg | undefined;
-    for (const l of call.legs.values()) {
+    for (const l of [...call.legs.values(), ...(consult?.legs.values() ?? [])]) {
       if (l.helper || l.trunk || l.state === 'HANGUP' || l.id === sig.legId || l.id === sig.peerLegId || l.endpoint === by) continue;
       if (!reached || l.createdAt >= reached.createdAt) reached = l;
     }
